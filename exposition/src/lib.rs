@@ -9,6 +9,8 @@
 //! - [`MetricFamily`], [`Sample`], [`Exemplar`], [`MetricType`] and the staleness marker
 //!   [`STALE_NAN`].
 //! - Name validation for both the legacy character set and Prometheus 3's UTF-8 names.
+//! - [`relabel`] (feature `relabel`, on by default): `relabel_configs` as a pure
+//!   `Labels -> Option<Labels>` step.
 //!
 //! ```
 //! use ember_exposition::{labels, Matcher, MatchType, is_stale_nan, STALE_NAN};
@@ -39,6 +41,8 @@ mod labels;
 mod matcher;
 mod model;
 pub mod names;
+#[cfg(feature = "relabel")]
+pub mod relabel;
 
 pub use labels::{Label, Labels, LabelsBuilder};
 #[cfg(feature = "matchers")]
