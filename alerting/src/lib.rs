@@ -3,8 +3,8 @@
 //! Recording and alerting rules, and an Alertmanager-compatible dispatcher.
 //!
 //! So far: [`template`], the Go `text/template` language with Prometheus's functions,
-//! which alert labels and annotations (rules) and notification texts (dispatch) share. The
-//! rules and dispatch halves arrive with the ember-alerting issue.
+//! which alert labels and annotations (rules) and notification texts (dispatch) share, and
+//! [`rules::file`], rule files validated like `promtool check rules`.
 //!
 //! ```
 //! use ember_alerting::template::{Context, Template, Value};
@@ -16,4 +16,5 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod rules;
 pub mod template;

@@ -621,6 +621,9 @@ impl<'a> Parser<'a> {
         }
         let mut cmds = Vec::new();
         loop {
+            if matches!(self.peek(), Some(Tok::Close) | None) {
+                return Err(self.err(self.offset(), format!("missing value for {ctx}")));
+            }
             let cmd = self.command()?;
             cmds.push(cmd);
             match self.next() {
