@@ -1,7 +1,8 @@
 //! Recording and alerting rules.
 //!
-//! So far: [`file`], rule files in Prometheus's YAML format with `promtool check rules`
-//! validation. The rule manager (evaluation, alert state machine, `ALERTS` series) arrives
-//! with the PromQL engine.
+//! [`file`]: rule files in Prometheus's YAML format with `promtool check rules`
+//! validation. [`eval`]: recording rules, the alert state machine and group evaluation
+//! over a query function. The scheduling rule manager arrives with the PromQL engine.
 
+pub mod eval;
 pub mod file;
