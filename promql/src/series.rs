@@ -504,6 +504,10 @@ pub fn parse_values(s: &str) -> Result<Vec<SeriesValue>, SeriesError> {
     parse_values_at(&mut c)
 }
 
+/// At most this many values in one series description, so a typo like `1x99999999999`
+/// is an error rather than an allocation of terabytes.
+pub const MAX_SERIES_VALUES: usize = 1_000_000;
+
 fn times(c: &mut Cur<'_>) -> Result<Option<usize>, SeriesError> {
     if !c.eat(b'x') {
         return Ok(None);
@@ -515,7 +519,13 @@ fn times(c: &mut Cur<'_>) -> Result<Option<usize>, SeriesError> {
     if start == c.i {
         return Err(c.err("expected a repetition count after 'x'"));
     }
-    c.s[start..c.i].parse().map(Some).map_err(|_| c.err("repetition count too large"))
+    match c.s[start..c.i].parse::<usize>() {
+        Ok(n) if n < MAX_SERIES_VALUES => Ok(Some(n)),
+        _ => {
+            c.i = start;
+            Err(c.err(format!("repetition count too large (at most {} values per series)", MAX_SERIES_VALUES - 1)))
+        }
+    }
 }
 
 fn parse_values_at(c: &mut Cur<'_>) -> Result<Vec<SeriesValue>, SeriesError> {
@@ -595,6 +605,10 @@ fn parse_values_at(c: &mut Cur<'_>) -> Result<Vec<SeriesValue>, SeriesError> {
             && !b.is_ascii_whitespace()
         {
             return Err(c.err(format!("unexpected {:?} in series values", b as char)));
+        }
+        if out.len() > MAX_SERIES_VALUES {
+            c.i = tok_start;
+            return Err(c.err(format!("too many values (at most {MAX_SERIES_VALUES} per series)")));
         }
     }
 }
@@ -693,5 +707,7 @@ mod tests {
         assert_eq!(e("1 1"), "column 1: expected a metric name or a label set");
         assert_eq!(parse_series_desc("{} 1").unwrap().labels, Labels::empty());
         assert_eq!(e("m {{foo:1}}"), "column 9: unknown histogram field \"foo\"");
+        assert_eq!(e("m 1x99999999999"), "column 5: repetition count too large (at most 999999 values per series)");
+        assert!(e(&format!("m{}", " 1x600000".repeat(2))).contains("too many values"));
     }
 }
