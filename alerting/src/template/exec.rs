@@ -7,6 +7,10 @@ use super::{Context, TemplateError, TemplateErrorKind};
 
 /// Nested `template` calls deeper than this fail instead of overflowing the stack.
 const MAX_TEMPLATE_DEPTH: usize = 100;
+/// Executing more nodes than this fails: a template always ends, even `{{range 1e18}}`.
+const MAX_STEPS: u64 = 10_000_000;
+/// Producing more output than this fails.
+const MAX_OUTPUT: usize = 16 << 20;
 
 enum Flow {
     Normal,
@@ -21,13 +25,14 @@ pub(crate) struct Exec<'a> {
     pub out: String,
     vars: Vec<(String, Value)>,
     depth: usize,
+    steps: u64,
 }
 
 type R<T> = Result<T, TemplateError>;
 
 impl<'a> Exec<'a> {
     pub fn new(name: &'a str, tree: &'a Tree, ctx: &'a Context) -> Self {
-        Exec { name, tree, ctx, out: String::new(), vars: Vec::new(), depth: 0 }
+        Exec { name, tree, ctx, out: String::new(), vars: Vec::new(), depth: 0, steps: 0 }
     }
 
     fn err(&self, pos: Pos, msg: impl Into<String>) -> TemplateError {
@@ -57,6 +62,15 @@ impl<'a> Exec<'a> {
     }
 
     fn node(&mut self, n: &'a Node, dot: &Value) -> R<Flow> {
+        self.steps += 1;
+        if self.steps > MAX_STEPS || self.out.len() > MAX_OUTPUT {
+            let pos = match n {
+                Node::Action(p) | Node::If(p, ..) | Node::Range(p, ..) | Node::With(p, ..) => p.pos,
+                Node::Template(_, _, pos) | Node::Break(pos) | Node::Continue(pos) => *pos,
+                Node::Text(_) => Pos::default(),
+            };
+            return Err(self.err(pos, "template execution exceeded its step or output budget"));
+        }
         match n {
             Node::Text(t) => self.out.push_str(t),
             Node::Action(p) => {
@@ -87,6 +101,9 @@ impl<'a> Exec<'a> {
                     Value::List(l) => l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect(),
                     Value::Map(m) => m.iter().map(|(k, x)| (Value::str(k), x.clone())).collect(),
                     Value::StrMap(m) => m.iter().map(|(k, x)| (Value::str(k), Value::str(x))).collect(),
+                    Value::Int(n) if *n > MAX_STEPS as i64 => {
+                        return Err(self.err(p.pos, format!("range over {n} exceeds the step budget")));
+                    }
                     Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
                     Value::Nil => Vec::new(),
                     other => return Err(self.err(p.pos, format!("range can't iterate over {}", other.to_go_string()))),
