@@ -37,14 +37,18 @@
 #![deny(missing_docs)]
 
 mod labels;
+mod lex;
 #[cfg(feature = "matchers")]
 mod matcher;
 mod model;
 pub mod names;
 #[cfg(feature = "relabel")]
 pub mod relabel;
+pub mod openmetrics;
+pub mod text;
 
 pub use labels::{Label, Labels, LabelsBuilder};
+pub use lex::{Entry, ExemplarRef, Found, LabelIter, LabelsRef, ParseError, ParseErrorKind, SampleRef};
 #[cfg(feature = "matchers")]
 pub use matcher::{MatchType, Matcher, MatcherError};
 pub use model::{
