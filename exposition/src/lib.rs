@@ -34,11 +34,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod format;
 mod labels;
 #[cfg(feature = "matchers")]
 mod matcher;
 mod model;
 pub mod names;
+#[cfg(feature = "protobuf")]
+pub mod protobuf;
 
 pub use labels::{Label, Labels, LabelsBuilder};
 #[cfg(feature = "matchers")]
