@@ -35,9 +35,10 @@
 //! caller (a scraper's body size limit). Each message is checked before it is decoded: its
 //! length must fit in what remains and must not exceed [`Decoder::max_message_len`]
 //! (64 MiB by default). `prost` allocates no more than the elements actually present, and
-//! the large sub-messages of [`proto::Metric`] are boxed, so a message costs at most about
-//! 50 bytes of memory per byte of input (the worst case being a run of empty `Metric`
-//! messages), typically a small multiple of its length.
+//! the large sub-messages of [`proto::Metric`] are boxed (it is 96 bytes), so the worst
+//! case, a run of empty `Metric` messages of two bytes each, costs about 100 bytes of memory
+//! per byte of input counting `Vec` growth; real expositions cost a small multiple of their
+//! length. A reader of untrusted input lowers the cap to what it is willing to spend.
 
 mod convert;
 pub mod proto;
@@ -405,9 +406,23 @@ mod tests {
     }
 
     #[test]
+    fn memory_per_input_byte_is_bounded() {
+        // The smallest encodings of repeated elements are two bytes (tag, zero length);
+        // these sizes back the amplification bound in the module docs (Vec growth at most
+        // doubles them).
+        use std::mem::size_of;
+        for size in [size_of::<Metric>(), size_of::<LabelPair>(), size_of::<Bucket>(), size_of::<Exemplar>()] {
+            assert!(size <= 2 * 64, "{size}");
+        }
+    }
+
+    #[test]
     fn timestamps() {
         assert_eq!(Timestamp::from_millis(-1), Timestamp { seconds: -1, nanos: 999_000_000 });
         assert_eq!(Timestamp::from_millis(-1).to_millis(), -1);
+        assert_eq!(Timestamp::from_millis(i64::MIN).to_millis(), i64::MIN);
+        assert_eq!(Timestamp::from_millis(i64::MAX).to_millis(), i64::MAX);
+        assert_eq!(Timestamp { seconds: i64::MAX, nanos: 0 }.to_millis(), i64::MAX);
         assert_eq!(Timestamp::from_millis(1_700_000_000_123).to_millis(), 1_700_000_000_123);
         for s in [0.0, 1.5, 1_700_000_000.123, -3.25, 1e-9, 1_699_999_999.999_999_9] {
             let t = Timestamp::from_seconds_f64(s).unwrap();

@@ -44,7 +44,8 @@ impl Timestamp {
 
     /// Milliseconds since the epoch, rounded down; saturates instead of overflowing.
     pub fn to_millis(self) -> i64 {
-        self.seconds.saturating_mul(1000).saturating_add(i64::from(self.nanos).div_euclid(1_000_000))
+        let ms = i128::from(self.seconds) * 1000 + i128::from(self.nanos).div_euclid(1_000_000);
+        ms.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
     /// Seconds since the epoch as a float, the value of an OpenMetrics `_created` sample.
