@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod format;
 mod labels;
 mod lex;
 #[cfg(feature = "matchers")]
@@ -46,6 +47,8 @@ pub mod names;
 pub mod relabel;
 pub mod openmetrics;
 pub mod text;
+#[cfg(feature = "protobuf")]
+pub mod protobuf;
 
 pub use labels::{Label, Labels, LabelsBuilder};
 pub use lex::{Entry, ExemplarRef, Found, LabelIter, LabelsRef, ParseError, ParseErrorKind, SampleRef};
