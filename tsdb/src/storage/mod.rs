@@ -488,8 +488,9 @@ impl fmt::Debug for SeriesSet {
 
 /// Reads series over a fixed time range. Obtained from [`Queryable::querier`].
 pub trait Querier: Send + Sync {
-    /// The series matching all `matchers` with samples in the querier's range; in label
-    /// order when `sorted`. An empty matcher list selects nothing.
+    /// The series matching all `matchers` with data in the querier's range; in label
+    /// order when `sorted`. Iterators yield only samples inside the range; a series whose
+    /// chunks overlap the range may still yield none. An empty matcher list selects nothing.
     fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> SeriesSet;
 
     /// The sorted label names of series matching `matchers` (all series when empty).
