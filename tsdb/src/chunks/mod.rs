@@ -1,0 +1,71 @@
+//! Chunks: compressed runs of samples of one series, tagged with their encoding.
+//!
+//! Float samples use Prometheus's XOR encoding (Gorilla: delta-of-delta timestamps,
+//! XOR'd values), byte for byte as `chunks.md` in the Prometheus format docs lays it out,
+//! so blocks written later can share Prometheus's chunk format. Every chunk is tagged
+//! with an [`Encoding`], so native-histogram encodings slot in beside XOR.
+//!
+//! The encoding stores the bits of each `f64`, so every value round-trips exactly,
+//! including NaN payloads (the staleness marker), infinities and `-0.0`.
+
+mod bstream;
+mod xor;
+
+use std::fmt;
+
+pub use bstream::{BitReader, BitWriter};
+pub use xor::{XorEncoder, XorIterator};
+
+/// A chunk's encoding, as stored in its one-byte tag (Prometheus's numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum Encoding {
+    /// Float samples, Gorilla XOR.
+    Xor = 1,
+}
+
+impl Encoding {
+    /// The encoding for a tag byte.
+    pub fn from_u8(b: u8) -> Result<Self, ChunkError> {
+        match b {
+            1 => Ok(Encoding::Xor),
+            other => Err(ChunkError { kind: ChunkErrorKind::UnknownEncoding(other), offset: 0 }),
+        }
+    }
+
+    /// The tag byte.
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+}
+
+/// What is wrong with a chunk's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChunkErrorKind {
+    /// The encoding tag is not one this version knows.
+    UnknownEncoding(u8),
+    /// The data ends before its header says it should.
+    Truncated,
+}
+
+/// A chunk that could not be decoded, and the byte offset in the chunk where that showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkError {
+    /// What is wrong.
+    pub kind: ChunkErrorKind,
+    /// Byte offset inside the chunk data.
+    pub offset: usize,
+}
+
+impl fmt::Display for ChunkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ChunkErrorKind::UnknownEncoding(b) => write!(f, "unknown chunk encoding {b}"),
+            ChunkErrorKind::Truncated => write!(f, "chunk data truncated at byte {}", self.offset),
+        }
+    }
+}
+
+impl std::error::Error for ChunkError {}
