@@ -201,8 +201,8 @@ pub struct Dispatcher<C: Clock> {
 
 const MAINTENANCE_INTERVAL_MS: i64 = 30_000;
 
-impl<C: Clock> Dispatcher<C> {
-    /// Options for a dispatcher over `config`.
+impl Dispatcher<super::SystemClock> {
+    /// Options for a dispatcher over `config`; [`DispatcherBuilder::build`] picks the clock.
     pub fn builder(config: Arc<Config>) -> DispatcherBuilder {
         DispatcherBuilder {
             config,
@@ -211,10 +211,13 @@ impl<C: Clock> Dispatcher<C> {
             retention_ms: DEFAULT_SILENCE_RETENTION_MS,
         }
     }
+}
+
+impl<C: Clock> Dispatcher<C> {
 
     /// A dispatcher with default options and in-memory silences.
     pub fn new(config: Arc<Config>, clock: C) -> Self {
-        Self::builder(config).build(clock).expect("in-memory silences cannot fail to open")
+        Dispatcher::builder(config).build(clock).expect("in-memory silences cannot fail to open")
     }
 
     /// The configuration.
