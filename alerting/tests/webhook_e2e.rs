@@ -118,8 +118,18 @@ receivers:
     let ann = labels! {"summary" => "disk full"};
     svc.send(vec![
         alert(labels! {"alertname" => "Disk", "instance" => "a", "job" => "node"}, labels! {}, T0, Some(T0 + 45_000)),
-        alert(labels! {"alertname" => "Disk", "instance" => "b", "job" => "node"}, ann.clone(), T0, Some(T0 + 3_600_000)),
-        alert(labels! {"alertname" => "Disk", "instance" => "c", "job" => "node"}, ann.clone(), T0, Some(T0 + 3_600_000)),
+        alert(
+            labels! {"alertname" => "Disk", "instance" => "b", "job" => "node"},
+            ann.clone(),
+            T0,
+            Some(T0 + 3_600_000),
+        ),
+        alert(
+            labels! {"alertname" => "Disk", "instance" => "c", "job" => "node"},
+            ann.clone(),
+            T0,
+            Some(T0 + 3_600_000),
+        ),
     ])
     .await;
     clock.set(T0 + 30_000);
@@ -263,7 +273,14 @@ async fn external_alertmanager_notifier() {
     let (url_b, rec_b) = serve(vec![500]).await;
     let n = AlertmanagerNotifier::new([url_a, format!("{url_b}/")], Arc::new(HttpTransport));
     let alerts: Vec<PostableAlert> = (0..70)
-        .map(|i| alert(labels! {"alertname" => "X", "i" => i.to_string().as_str()}, labels! {"d" => "e"}, T0, Some(T0 + 1000)))
+        .map(|i| {
+            alert(
+                labels! {"alertname" => "X", "i" => i.to_string().as_str()},
+                labels! {"d" => "e"},
+                T0,
+                Some(T0 + 1000),
+            )
+        })
         .collect();
     n.send(alerts).await;
     assert_eq!(n.queue_len(), 70);
@@ -293,7 +310,12 @@ async fn run_loop_on_wall_clock() {
     let svc = Arc::new(DispatcherService::new(Dispatcher::new(cfg, SystemClock), Arc::new(HttpTransport)));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let s = svc.clone();
-    let task = tokio::spawn(async move { s.run(async { stop_rx.await.ok(); }).await });
+    let task = tokio::spawn(async move {
+        s.run(async {
+            stop_rx.await.ok();
+        })
+        .await
+    });
     svc.put(vec![PostableAlert { labels: labels! {"alertname" => "Live"}, ..Default::default() }]).await;
     let start = std::time::Instant::now();
     while rec.0.lock().unwrap().is_empty() && start.elapsed() < StdDuration::from_secs(5) {

@@ -214,7 +214,6 @@ impl Dispatcher<super::SystemClock> {
 }
 
 impl<C: Clock> Dispatcher<C> {
-
     /// A dispatcher with default options and in-memory silences.
     pub fn new(config: Arc<Config>, clock: C) -> Self {
         Dispatcher::builder(config).build(clock).expect("in-memory silences cannot fail to open")
