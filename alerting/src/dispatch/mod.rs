@@ -1,0 +1,53 @@
+//! An Alertmanager-compatible dispatcher.
+//!
+//! - Configuration: [`Config::from_yaml`] parses and validates `alertmanager.yml`
+//!   (route tree, receivers, inhibit rules, time intervals); errors name the field
+//!   ([`ConfigError::path`]) and unknown fields are errors.
+//! - Routing: [`RouteTree::receivers_for`] answers "which receivers does this label set
+//!   reach", and [`format_amtool_routes`] prints it as `amtool config routes test` does.
+//! - The state machine: [`Dispatcher`] (`put`, `poll`, `complete`) over a [`Clock`].
+//! - Silences: [`Silences`], persisted atomically to a JSON snapshot.
+//! - Delivery: [`payload`] renders webhook (version 4), Slack and PagerDuty v2 bodies;
+//!   [`DispatcherService`] delivers them over a [`Transport`] with retries and backoff;
+//!   [`AlertmanagerNotifier`] forwards alerts to external Alertmanagers instead.
+//!
+//! Differences from Alertmanager 0.25 worth knowing: fingerprints are
+//! [`ember_exposition::Labels::stable_hash`] (xxh3), not FNV, so the webhook
+//! `fingerprint` values differ; regexes let `.` match newlines (Prometheus's anchoring
+//! `^(?s:…)$`, where Alertmanager uses `^(?:…)$`); label names in `matchers` may be
+//! double-quoted as in the UTF-8 matcher syntax; Go templates are replaced by
+//! `{{ .Field }}` placeholders (see [`payload`]); there is no gossip clustering.
+
+mod alert;
+mod clock;
+mod config;
+mod dispatcher;
+mod duration;
+mod error;
+mod inhibit;
+mod matchers;
+mod nflog;
+mod notify;
+pub mod payload;
+mod route;
+mod silence;
+mod timeinterval;
+
+pub use alert::{Alert, AlertStatus, PostableAlert};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    Config, DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_PAGERDUTY_URL, DEFAULT_REPEAT_INTERVAL,
+    DEFAULT_RESOLVE_TIMEOUT, GlobalConfig, InhibitRule, PagerdutyConfig, Receiver, SlackConfig, WebhookConfig,
+};
+pub use dispatcher::{Dispatcher, DispatcherBuilder, GroupInfo, Integration, Notification};
+pub use duration::Duration;
+pub use error::{ConfigError, ConfigErrorKind, NotifyError, NotifyErrorKind, SilenceError, SilenceErrorKind};
+pub use inhibit::Inhibitor;
+pub use matchers::{format_matchers, parse_matcher, parse_matchers};
+pub use nflog::{NflogEntry, NotificationLog};
+pub use notify::{
+    AlertSink, AlertmanagerNotifier, BoxFuture, DispatcherService, HttpTransport, RetryPolicy, Transport, deliver,
+};
+pub use route::{GroupBy, Route, RouteId, RouteOpts, RouteTree, format_amtool_routes};
+pub use silence::{DEFAULT_SILENCE_RETENTION_MS, Silence, SilenceState, Silences};
+pub use timeinterval::{TimeInterval, TimeIntervalSpec};
