@@ -1,8 +1,102 @@
 //! # ember-client
 //!
-//! Instrumentation for any Rust application: metric types, labelled families, a registry
-//! and encoders for `/metrics`.
+//! Instrumentation for any Rust application: counters, gauges, histograms, summaries, info
+//! and state sets; labelled families; a [`Registry`] that writes the Prometheus text format
+//! 0.0.4, OpenMetrics and protobuf; a process collector, a tiny `/metrics` server and a
+//! Pushgateway client behind features.
 //!
-//! Empty for now: the ember-client issue ("instrument any Rust app") fills this crate.
+//! ```
+//! use ember_client::{Counter, Family, Histogram, Buckets, Registry, TextFormat};
+//!
+//! let registry = Registry::new();
+//! let requests = Family::<Counter>::new(&["method", "code"]).unwrap();
+//! registry.register("http_requests", "Requests served.", requests.clone()).unwrap();
+//! let buckets = Buckets::new([0.1, 0.5]).unwrap();
+//! let latency = Histogram::new(&buckets);
+//! registry.register("http_request_duration_seconds", "Time to answer.", latency.clone()).unwrap();
+//!
+//! requests.with_label_values(&["GET", "200"]).inc();
+//! requests.with_label_values(&["GET", "200"]).inc_by(2);
+//! latency.observe(0.25);
+//!
+//! assert_eq!(
+//!     registry.encode(TextFormat::Text),
+//!     r#"# HELP http_request_duration_seconds Time to answer.
+//! ## TYPE http_request_duration_seconds histogram
+//! http_request_duration_seconds_bucket{le="0.1"} 0
+//! http_request_duration_seconds_bucket{le="0.5"} 1
+//! http_request_duration_seconds_bucket{le="+Inf"} 1
+//! http_request_duration_seconds_sum 0.25
+//! http_request_duration_seconds_count 1
+//! ## HELP http_requests_total Requests served.
+//! ## TYPE http_requests_total counter
+//! http_requests_total{method="GET",code="200"} 3
+//! "#
+//! );
+//!
+//! // Registering the same name twice is a typed error, not a second family.
+//! let again = registry.register("http_requests_total", "Again.", Counter::<u64>::new());
+//! assert!(matches!(again.unwrap_err().kind(), ember_client::ErrorKind::AlreadyRegistered(_)));
+//! ```
+//!
+//! ## Design: the hot path touches only the metric's own cache line
+//!
+//! Updating a metric is what an application does millions of times; scraping is what
+//! Prometheus does every few seconds. So every choice moves work from the first to the
+//! second:
+//!
+//! - **Counters and gauges** are one `AtomicU64`: `inc` is a single relaxed `fetch_add`.
+//! - **Histograms** keep non-cumulative bucket counts and the sum in a few *stripes* of
+//!   cache-line-aligned cells ([`Histogram`]); a thread writes its own stripe and moves when it
+//!   sees contention, so two threads observing one histogram do not fight over a cache line.
+//!   The scrape adds the stripes up. `_count` is derived from the buckets, so the two always
+//!   agree; `_sum` is not updated in the same atomic step (no client makes it so without a
+//!   lock or a hot/cold swap that every observation pays for).
+//! - **Labelled lookups** ([`Family`]) hash the `&[&str]` without allocating and find the
+//!   child in a thread-local cache validated by the family's removal generation: no lock
+//!   and no shared reference count on a hit. What it gives up: the [`Child`] handle is
+//!   `!Send` (use [`Family::handle`] for a handle to keep), and each thread's cache holds
+//!   up to 4096 children alive after their family is dropped, until the thread ends or the
+//!   cache is recycled.
+//! - **Encoding** writes straight from the atomics into one `String`: label blocks are
+//!   rendered once when a child is created and bucket bounds when a histogram is, so a
+//!   scrape of a series is a few `memcpy`s and a number format. Custom [`Collector`]s and
+//!   the protobuf format go through [`ember_exposition::MetricFamily`].
+//!
+//! Families have a cap on children ([`DEFAULT_MAX_CHILDREN`]); past it, [`Family::get`]
+//! fails with [`ErrorKind::TooManyChildren`] and [`Family::with_label_values`] sends the
+//! update to a detached child that is never exported and counts the refusal.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod counter;
+mod encode;
+mod error;
+mod exemplar;
+mod family;
+mod gauge;
+mod histogram;
+mod info;
+mod number;
+mod registry;
+mod stripe;
+mod summary;
+
+pub use counter::Counter;
+pub use encode::{Metric, MetricEncoder, TextFormat};
+pub use error::{Error, ErrorKind, Result};
+pub use exemplar::ExemplarValue;
+pub use family::{Child, DEFAULT_MAX_CHILDREN, Family, LabelSet, LabelValue, TypedFamily};
+pub use gauge::Gauge;
+pub use histogram::{Buckets, DEFAULT_BUCKETS, Histogram, exponential_buckets, linear_buckets};
+pub use info::{Info, StateSet};
+pub use number::{Number, write_f64};
+pub use registry::{Collector, CollectorId, Registry};
+pub use summary::{Summary, SummaryOpts};
+
+/// Derives [`LabelSet`] for a struct with named fields (`#[label(rename = "...")]` renames).
+#[cfg(feature = "derive")]
+pub use ember_client_derive::LabelSet;
+/// Derives [`LabelValue`] for a fieldless enum (`#[label(rename = "...")]` renames).
+#[cfg(feature = "derive")]
+pub use ember_client_derive::LabelValue;
