@@ -258,8 +258,9 @@ impl Discoverer for DnsDiscovery {
         Box::pin(async move {
             let mut groups: BTreeMap<String, TargetGroup> = BTreeMap::new();
             let mut published: Option<Vec<TargetGroup>> = None;
+            let mut failed = false;
             loop {
-                let mut failed = false;
+                let was_failed = std::mem::take(&mut failed);
                 for name in &self.names {
                     match lookup(self.server, name, self.rtype).await {
                         Ok(recs) => {
@@ -275,7 +276,7 @@ impl Discoverer for DnsDiscovery {
                     }
                 }
                 let all: Vec<TargetGroup> = groups.values().cloned().collect();
-                if !failed && published.as_ref() != Some(&all) {
+                if !failed && (was_failed || published.as_ref() != Some(&all)) {
                     published = Some(all.clone());
                     if !sink.groups(all).await {
                         return;

@@ -140,7 +140,7 @@ impl HttpDiscovery {
             .client
             .get(&self.url)
             .map_err(|m| err(DiscoveryErrorKind::Http(m)))?
-            .header("X-Prometheus-Refresh-Interval-Seconds", self.refresh.as_secs().to_string())
+            .header("X-Prometheus-Refresh-Interval-Seconds", self.refresh.as_secs_f64().to_string())
             .send()
             .await
             .map_err(|e| err(DiscoveryErrorKind::Http(e.to_string())))?;
