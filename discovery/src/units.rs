@@ -1,0 +1,246 @@
+//! Prometheus's configuration value units: [`PromDuration`] (`1h30m`, `500ms`, `1y`) and
+//! [`ByteSize`] (`512MB`, base 2 as Prometheus reads it).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A duration written as Prometheus writes durations: units `y` (365 days), `w`, `d`, `h`,
+/// `m`, `s` and `ms`, largest first, each at most once, or a bare `0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PromDuration(pub Duration);
+
+/// A string that is not a Prometheus duration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitParseError {
+    /// What kind of value was expected: `"duration"` or `"size"`.
+    pub what: &'static str,
+    /// The rejected input.
+    pub input: String,
+}
+
+impl fmt::Display for UnitParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not a valid {} string: {:?}", self.what, self.input)
+    }
+}
+
+impl std::error::Error for UnitParseError {}
+
+const MS: u64 = 1;
+const SEC: u64 = 1000 * MS;
+const MIN: u64 = 60 * SEC;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+const WEEK: u64 = 7 * DAY;
+const YEAR: u64 = 365 * DAY;
+/// Units in the only order they may appear.
+const DURATION_UNITS: [(&str, u64); 7] =
+    [("y", YEAR), ("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MIN), ("s", SEC), ("ms", MS)];
+
+impl PromDuration {
+    /// A duration of `secs` seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        PromDuration(Duration::from_secs(secs))
+    }
+
+    /// The duration as a [`std::time::Duration`].
+    pub const fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for PromDuration {
+    type Err = UnitParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || UnitParseError { what: "duration", input: s.to_string() };
+        if s == "0" {
+            return Ok(PromDuration::default());
+        }
+        if s.is_empty() {
+            return Err(err());
+        }
+        let b = s.as_bytes();
+        let (mut i, mut next_unit, mut total) = (0usize, 0usize, 0u64);
+        while i < b.len() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == start {
+                return Err(err());
+            }
+            let n: u64 = s[start..i].parse().map_err(|_| err())?;
+            let ustart = i;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let unit = &s[ustart..i];
+            let pos = DURATION_UNITS[next_unit..].iter().position(|(u, _)| *u == unit).ok_or_else(err)?;
+            let ms = DURATION_UNITS[next_unit + pos].1;
+            next_unit += pos + 1;
+            total = n.checked_mul(ms).and_then(|v| total.checked_add(v)).ok_or_else(err)?;
+        }
+        Ok(PromDuration(Duration::from_millis(total)))
+    }
+}
+
+impl fmt::Display for PromDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ms = u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX);
+        if ms == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, size) in DURATION_UNITS {
+            if ms >= size {
+                write!(f, "{}{unit}", ms / size)?;
+                ms %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A size in bytes written with a unit: `B`, `KB`, `MB`, `GB`, `TB`, `PB`, `EB` (powers of
+/// 1024, as Prometheus reads them; `KiB`-style spellings are accepted too). A bare `0` means
+/// no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ByteSize(pub u64);
+
+const SIZE_UNITS: [(&str, &str, u32); 7] = [
+    ("B", "B", 0),
+    ("KB", "KiB", 1),
+    ("MB", "MiB", 2),
+    ("GB", "GiB", 3),
+    ("TB", "TiB", 4),
+    ("PB", "PiB", 5),
+    ("EB", "EiB", 6),
+];
+
+impl FromStr for ByteSize {
+    type Err = UnitParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || UnitParseError { what: "size", input: s.to_string() };
+        if s == "0" {
+            return Ok(ByteSize(0));
+        }
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+        let (num, unit) = s.split_at(split);
+        if num.is_empty() {
+            return Err(err());
+        }
+        let n: u64 = num.parse().map_err(|_| err())?;
+        let &(_, _, pow) = SIZE_UNITS.iter().find(|(a, b, _)| *a == unit || *b == unit).ok_or_else(err)?;
+        n.checked_mul(1u64 << (10 * pow)).map(ByteSize).ok_or_else(err)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("0B");
+        }
+        let (unit, _, pow) = SIZE_UNITS
+            .iter()
+            .rev()
+            .find(|(_, _, p)| self.0 % (1u64 << (10 * p)) == 0)
+            .copied()
+            .unwrap_or(SIZE_UNITS[0]);
+        write!(f, "{}{unit}", self.0 >> (10 * pow))
+    }
+}
+
+macro_rules! serde_via_str {
+    ($t:ty, $expecting:literal) => {
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $t;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<$t, E> {
+                        s.parse().map_err(E::custom)
+                    }
+                    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<$t, E> {
+                        self.visit_str(&n.to_string())
+                    }
+                    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<$t, E> {
+                        self.visit_str(&n.to_string())
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+
+serde_via_str!(PromDuration, "a duration such as 1h30m");
+serde_via_str!(ByteSize, "a size such as 512MB");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(input: &str, want: Option<u64>) {
+        let got = input.parse::<PromDuration>().ok().map(|d| d.0.as_millis() as u64);
+        assert_eq!(got, want, "{input:?}");
+        if let Some(ms) = want {
+            // Round trip through Display.
+            let shown = PromDuration(Duration::from_millis(ms)).to_string();
+            assert_eq!(shown.parse::<PromDuration>().unwrap().0.as_millis() as u64, ms);
+        }
+    }
+
+    #[test]
+    fn durations() {
+        check("0", Some(0));
+        check("0s", Some(0));
+        check("15s", Some(15_000));
+        check("500ms", Some(500));
+        check("1h30m", Some(90 * 60_000));
+        check("1d", Some(DAY));
+        check("1w", Some(WEEK));
+        check("1y", Some(YEAR));
+        check("1y2w3d4h5m6s7ms", Some(YEAR + 2 * WEEK + 3 * DAY + 4 * HOUR + 5 * MIN + 6 * SEC + 7));
+        check("", None);
+        check("1", None);
+        check("s", None);
+        check("1m1h", None);
+        check("1s1s", None);
+        check("1.5s", None);
+        check("-1s", None);
+        check("1x", None);
+        check(" 1s", None);
+        check("99999999999999999999y", None);
+        assert_eq!(PromDuration(Duration::from_millis(90 * 60_000)).to_string(), "1h30m");
+        assert_eq!(PromDuration::default().to_string(), "0s");
+        assert_eq!(PromDuration(Duration::from_millis(1500)).to_string(), "1s500ms");
+    }
+
+    #[test]
+    fn sizes() {
+        let p = |s: &str| s.parse::<ByteSize>().map(|b| b.0).ok();
+        assert_eq!(p("0"), Some(0));
+        assert_eq!(p("10B"), Some(10));
+        assert_eq!(p("10MB"), Some(10 << 20));
+        assert_eq!(p("1KiB"), Some(1024));
+        assert_eq!(p("2GB"), Some(2 << 30));
+        assert_eq!(p("10"), None);
+        assert_eq!(p("MB"), None);
+        assert_eq!(p("10mb"), None);
+        assert_eq!(p("1.5MB"), None);
+        assert_eq!(ByteSize(10 << 20).to_string(), "10MB");
+        assert_eq!(ByteSize(1025).to_string(), "1025B");
+    }
+}
