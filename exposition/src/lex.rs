@@ -330,6 +330,9 @@ impl<'a> LabelIter<'a> {
         let b = self.s.as_bytes();
         let start = self.pos + 1;
         let mut i = start;
+        while i < b.len() && !STRING_STOP[b[i] as usize] {
+            i += 1;
+        }
         while i < b.len() {
             match b[i] {
                 b'"' => break,
@@ -442,6 +445,14 @@ const fn class_table(extra: &[u8], digits: bool) -> [bool; 256] {
 }
 
 static METRIC_START: [bool; 256] = class_table(b":", false);
+/// Bytes that end the plain part of a quoted string.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
 static METRIC_CHAR: [bool; 256] = class_table(b":", true);
 static LABEL_START: [bool; 256] = class_table(b"", false);
 static LABEL_CHAR: [bool; 256] = class_table(b"", true);
@@ -604,6 +615,15 @@ impl<'a> Cursor<'a> {
         let start = self.pos + 1;
         let mut i = start;
         let mut esc = false;
+        // Most label values are short: a scalar scan beats setting up a vector search.
+        let short_end = (start + 24).min(b.len());
+        while i < short_end && !STRING_STOP[b[i] as usize] {
+            i += 1;
+        }
+        if i < short_end && b[i] == b'"' {
+            self.pos = i + 1;
+            return Ok((&self.src[start..i], false));
+        }
         loop {
             match memchr::memchr3(b'"', b'\\', b'\n', &b[i..]) {
                 Some(k) => {

@@ -113,6 +113,7 @@ struct Point {
     count: Option<f64>,
     sum: Option<f64>,
     negative_le: bool,
+    total: bool,
 }
 
 struct Prev<'a> {
@@ -379,6 +380,9 @@ impl<'a> Parser<'a> {
         }
         let err = |why| Err(self.line_error(ParseErrorKind::InvalidHistogram(why)));
         match f.metric_type {
+            MetricType::Counter if !p.total => {
+                return Err(self.line_error(ParseErrorKind::InvalidSample("counter point without a _total sample")));
+            }
             MetricType::Histogram => {
                 if p.inf.is_none() {
                     return err("histogram point ends without a +Inf bucket");
@@ -533,6 +537,7 @@ impl<'a> Parser<'a> {
         let hist = |p: &Self, why| at(p, ParseErrorKind::InvalidHistogram(why));
         let p = &mut self.point;
         match suffix {
+            Suffix::Total => p.total = true,
             Suffix::Bucket => {
                 if p.inf.is_some() {
                     return hist(self, "bucket after the +Inf bucket");
@@ -908,6 +913,7 @@ mod tests {
             "line 2, column 1: unit \"y\" is not valid for family \"a_x\"",
         );
         check_err("# TYPE a stateset\na{b=\"1\"} 1\n# EOF\n", "line 2, column 1: missing label \"a\"");
+        check_err("# TYPE a counter\na_created 1\n# EOF\n", "line 3, column 1: counter point without a _total sample");
     }
 
     #[test]

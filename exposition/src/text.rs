@@ -32,7 +32,7 @@
 //! `histogram`, `summary` and `untyped`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::lex::{
@@ -387,11 +387,18 @@ fn check_numeric_label(p: &Parser<'_>, s: &SampleRef<'_>, label: &str) -> Result
 // ---------------------------------------------------------------------------------------
 // Encoding
 
-/// The name and type a family gets on its TYPE line in the text format.
-fn text_key(f: &MetricFamily) -> (Cow<'_, str>, &'static str) {
+/// The name and type a family gets on its TYPE line in the text format. A counter is
+/// written under `<name>_total` unless its samples use the bare name or another family
+/// already takes that name.
+fn text_key<'f>(f: &'f MetricFamily, taken: &mut HashSet<String>) -> (Cow<'f, str>, &'static str) {
     match f.metric_type {
-        MetricType::Counter if f.samples.iter().any(|s| s.name == f.name) => (Cow::Borrowed(&f.name), "counter"),
-        MetricType::Counter => (Cow::Owned(format!("{}_total", f.name)), "counter"),
+        MetricType::Counter => {
+            let total = format!("{}_total", f.name);
+            let bare = f.samples.iter().any(|s| s.name == f.name) || taken.contains(&total);
+            let key = if bare && !taken.contains(&f.name) { f.name.clone() } else { total };
+            taken.insert(key.clone());
+            (Cow::Owned(key), "counter")
+        }
         MetricType::Gauge => (Cow::Borrowed(&f.name), "gauge"),
         MetricType::Histogram => (Cow::Borrowed(&f.name), "histogram"),
         MetricType::GaugeHistogram => (Cow::Borrowed(&f.name), "histogram"),
@@ -410,8 +417,10 @@ fn text_key(f: &MetricFamily) -> (Cow<'_, str>, &'static str) {
 /// units and exemplars have no place in this format and are dropped. Names outside the
 /// legacy character set are quoted. Floats are written in their shortest exact form.
 pub fn encode<W: fmt::Write>(out: &mut W, families: &[MetricFamily]) -> fmt::Result {
+    let mut taken: HashSet<String> =
+        families.iter().filter(|f| f.metric_type != MetricType::Counter).map(|f| f.name.clone()).collect();
     for f in families {
-        let (key, t) = text_key(f);
+        let (key, t) = text_key(f, &mut taken);
         if let Some(help) = &f.help {
             out.write_str("# HELP ")?;
             write_meta_name(out, &key)?;
@@ -533,6 +542,27 @@ something_weird{problem="division by zero"} +Inf -3982045
         let mut out = String::new();
         encode(&mut out, &got).unwrap();
         assert_eq!(out, input);
+    }
+
+    #[test]
+    fn counter_key_does_not_collide_with_other_family() {
+        check(
+            "# HELP a_total h\n# TYPE a counter\na_total 1\n",
+            &[
+                fam("a_total", MetricType::Unknown, Some("h"), vec![]),
+                fam("a", MetricType::Counter, None, vec![Sample::new("a_total", labels! {}, 1.0)]),
+            ],
+        );
+    }
+
+    #[test]
+    fn two_counters_with_one_model_name() {
+        let got = parse("# TYPE a counter\na_total 1\n# TYPE a_total counter\na_total 2\n").unwrap();
+        assert_eq!(got.len(), 2);
+        let mut out = String::new();
+        encode(&mut out, &got).unwrap();
+        let again = parse(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert!(again.len() == 2 && again.iter().zip(&got).all(|(a, b)| a.bit_eq(b)), "{out}");
     }
 
     #[test]
