@@ -9,6 +9,11 @@
 //! - [`MetricFamily`], [`Sample`], [`Exemplar`], [`MetricType`] and the staleness marker
 //!   [`STALE_NAN`].
 //! - Name validation for both the legacy character set and Prometheus 3's UTF-8 names.
+//! - [`protobuf`] (feature `protobuf`, on by default): the delimited
+//!   `io.prometheus.client.MetricFamily` stream, native histograms included, and its
+//!   conversion to and from the flat model.
+//! - [`format`]: content negotiation (`Accept` → [`format::Format`] for servers, the
+//!   `Accept` header Prometheus 3 sends and the reading of `Content-Type` for scrapers).
 //!
 //! ```
 //! use ember_exposition::{labels, Matcher, MatchType, is_stale_nan, STALE_NAN};

@@ -656,3 +656,15 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A `_created` value read from any protobuf timestamp converts back to a timestamp that
+    /// gives the same value, so flat families survive a second trip.
+    #[test]
+    fn created_seconds_survive_a_second_trip(seconds in -1i64 << 40..1i64 << 40, nanos in any::<i32>()) {
+        let s = proto::Timestamp { seconds, nanos }.to_seconds_f64();
+        let t = proto::Timestamp::from_seconds_f64(s).unwrap();
+        prop_assert!((0..1_000_000_000).contains(&t.nanos));
+        prop_assert_eq!(t.to_seconds_f64().to_bits(), s.to_bits(), "{:?} -> {} -> {:?}", (seconds, nanos), s, t);
+    }
+}
