@@ -255,6 +255,24 @@ h_count{a="c"} 0
 "#,
         &[LossKind::NativeHistogram, LossKind::NativeHistogram, LossKind::NativeHistogram],
     );
+    // Native fields Prometheus would not look at (no span, no zero bucket) are still reported.
+    let stray = proto::Histogram {
+        sample_count: 1,
+        bucket: vec![bucket(1.0, 1)],
+        schema: 2,
+        positive_count: vec![1.0],
+        ..Default::default()
+    };
+    assert!(!stray.is_native() && stray.has_native_fields());
+    check(
+        family(
+            "s",
+            proto::MetricType::Histogram,
+            vec![proto::Metric { histogram: Some(Box::new(stray)), ..Default::default() }],
+        ),
+        "# s histogram\ns_bucket{le=\"1.0\"} 1\ns_bucket{le=\"+Inf\"} 1\ns_sum{} 0\ns_count{} 1",
+        &[LossKind::NativeHistogram],
+    );
     let conv = protobuf::to_families(&[family(
         "h",
         proto::MetricType::Histogram,

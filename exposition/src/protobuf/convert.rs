@@ -55,8 +55,9 @@ pub struct Loss {
 #[non_exhaustive]
 pub enum LossKind {
     /// The native part of a histogram (schema, zero bucket, spans, native bucket counts
-    /// and exemplars). Its classic buckets, count and sum were converted; when it has no
-    /// classic buckets only the `+Inf` bucket is written, as Prometheus does.
+    /// and exemplars; reported whenever any such field is set). Its classic buckets, count
+    /// and sum were converted; when it has no classic buckets only the `+Inf` bucket is
+    /// written, as Prometheus does.
     NativeHistogram,
     /// A gauge histogram's created timestamp (gauge histograms have no `_created`).
     GaugeHistogramCreated,
@@ -184,7 +185,7 @@ pub fn to_families(families: &[proto::MetricFamily]) -> Conversion {
                             loss(Some(mi), LossKind::GaugeHistogramCreated);
                         }
                     }
-                    if h.is_native() || !h.exemplars.is_empty() {
+                    if h.has_native_fields() {
                         loss(Some(mi), LossKind::NativeHistogram);
                     }
                 }
