@@ -362,6 +362,16 @@ fn flat_families_that_protobuf_cannot_hold() {
     let info =
         protobuf::from_family(&fam("build", MetricType::Info, vec![sample("build_info", &[("v", "1")], 1.0)])).unwrap();
     assert_eq!((info.name.as_str(), info.r#type()), ("build_info", proto::MetricType::Gauge));
+    let mut buf = Vec::new();
+    protobuf::encode_families(&[fam("g", MetricType::Gauge, vec![sample("g", &[], 2.0)])], &mut buf).unwrap();
+    assert_eq!(protobuf::decode(&buf).unwrap()[0].metric[0].gauge, Some(proto::Gauge { value: 2.0 }));
+    assert!(
+        protobuf::encode_families(
+            &[fam("g", MetricType::Gauge, vec![sample("g", &[], 2.0), sample("x", &[], 2.0)])],
+            &mut buf
+        )
+        .is_err()
+    );
     // Text 0.0.4 counters without _total keep their sample name.
     let c = protobuf::from_family(&fam("c", MetricType::Counter, vec![sample("c", &[], 1.0)])).unwrap();
     assert_eq!(c.name, "c");
