@@ -12,6 +12,11 @@
 //! - [`relabel`] (feature `relabel`, on by default): `relabel_configs` as a pure
 //!   `Labels -> Option<Labels>` step.
 //! - The text formats: [`text`] (0.0.4) and [`openmetrics`] (1.0), parsers and encoders.
+//! - [`protobuf`] (feature `protobuf`, on by default): the delimited
+//!   `io.prometheus.client.MetricFamily` stream, native histograms included, and its
+//!   conversion to and from the flat model.
+//! - [`format`]: content negotiation (`Accept` → [`format::Format`] for servers, the
+//!   `Accept` header Prometheus 3 sends and the reading of `Content-Type` for scrapers).
 //!
 //! ```
 //! use ember_exposition::{labels, Matcher, MatchType, is_stale_nan, STALE_NAN};

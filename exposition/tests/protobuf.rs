@@ -255,6 +255,24 @@ h_count{a="c"} 0
 "#,
         &[LossKind::NativeHistogram, LossKind::NativeHistogram, LossKind::NativeHistogram],
     );
+    // Native fields Prometheus would not look at (no span, no zero bucket) are still reported.
+    let stray = proto::Histogram {
+        sample_count: 1,
+        bucket: vec![bucket(1.0, 1)],
+        schema: 2,
+        positive_count: vec![1.0],
+        ..Default::default()
+    };
+    assert!(!stray.is_native() && stray.has_native_fields());
+    check(
+        family(
+            "s",
+            proto::MetricType::Histogram,
+            vec![proto::Metric { histogram: Some(Box::new(stray)), ..Default::default() }],
+        ),
+        "# s histogram\ns_bucket{le=\"1.0\"} 1\ns_bucket{le=\"+Inf\"} 1\ns_sum{} 0\ns_count{} 1",
+        &[LossKind::NativeHistogram],
+    );
     let conv = protobuf::to_families(&[family(
         "h",
         proto::MetricType::Histogram,
@@ -344,6 +362,16 @@ fn flat_families_that_protobuf_cannot_hold() {
     let info =
         protobuf::from_family(&fam("build", MetricType::Info, vec![sample("build_info", &[("v", "1")], 1.0)])).unwrap();
     assert_eq!((info.name.as_str(), info.r#type()), ("build_info", proto::MetricType::Gauge));
+    let mut buf = Vec::new();
+    protobuf::encode_families(&[fam("g", MetricType::Gauge, vec![sample("g", &[], 2.0)])], &mut buf).unwrap();
+    assert_eq!(protobuf::decode(&buf).unwrap()[0].metric[0].gauge, Some(proto::Gauge { value: 2.0 }));
+    assert!(
+        protobuf::encode_families(
+            &[fam("g", MetricType::Gauge, vec![sample("g", &[], 2.0), sample("x", &[], 2.0)])],
+            &mut buf
+        )
+        .is_err()
+    );
     // Text 0.0.4 counters without _total keep their sample name.
     let c = protobuf::from_family(&fam("c", MetricType::Counter, vec![sample("c", &[], 1.0)])).unwrap();
     assert_eq!(c.name, "c");
@@ -654,5 +682,17 @@ proptest! {
             Ok(got) => prop_assert!(got.len() < families.len() || cut == buf.len()),
             Err(e) => prop_assert!(e.offset < cut.max(1)),
         }
+    }
+}
+
+proptest! {
+    /// A `_created` value read from any protobuf timestamp converts back to a timestamp that
+    /// gives the same value, so flat families survive a second trip.
+    #[test]
+    fn created_seconds_survive_a_second_trip(seconds in -1i64 << 40..1i64 << 40, nanos in any::<i32>()) {
+        let s = proto::Timestamp { seconds, nanos }.to_seconds_f64();
+        let t = proto::Timestamp::from_seconds_f64(s).unwrap();
+        prop_assert!((0..1_000_000_000).contains(&t.nanos));
+        prop_assert_eq!(t.to_seconds_f64().to_bits(), s.to_bits(), "{:?} -> {} -> {:?}", (seconds, nanos), s, t);
     }
 }

@@ -55,8 +55,9 @@ pub struct Loss {
 #[non_exhaustive]
 pub enum LossKind {
     /// The native part of a histogram (schema, zero bucket, spans, native bucket counts
-    /// and exemplars). Its classic buckets, count and sum were converted; when it has no
-    /// classic buckets only the `+Inf` bucket is written, as Prometheus does.
+    /// and exemplars; reported whenever any such field is set). Its classic buckets, count
+    /// and sum were converted; when it has no classic buckets only the `+Inf` bucket is
+    /// written, as Prometheus does.
     NativeHistogram,
     /// A gauge histogram's created timestamp (gauge histograms have no `_created`).
     GaugeHistogramCreated,
@@ -82,6 +83,8 @@ impl fmt::Display for LossKind {
 
 /// Converts protobuf families to the flat model; see the [module docs](self).
 pub fn to_families(families: &[proto::MetricFamily]) -> Conversion {
+    let (default_counter, default_summary) = (proto::Counter::default(), proto::Summary::default());
+    let default_histogram = proto::Histogram::default();
     let mut out = Conversion { families: Vec::with_capacity(families.len()), losses: Vec::new() };
     for (fi, pf) in families.iter().enumerate() {
         let mut loss = |metric, kind| out.losses.push(Loss { family: fi, metric, kind });
@@ -101,6 +104,7 @@ pub fn to_families(families: &[proto::MetricFamily]) -> Conversion {
         fam.help = (!pf.help.is_empty()).then(|| pf.help.clone());
         fam.unit = (!pf.unit.is_empty()).then(|| pf.unit.clone());
         let suffixed = |s: &str| format!("{name}{s}");
+        let mut floats = HashMap::new();
         for (mi, m) in pf.metric.iter().enumerate() {
             let set = [
                 m.gauge.is_some(),
@@ -137,16 +141,16 @@ pub fn to_families(families: &[proto::MetricFamily]) -> Conversion {
                     push(name.to_string(), labels.clone(), m.untyped.unwrap_or_default().value, None)
                 }
                 proto::MetricType::Counter => {
-                    let c = m.counter.as_deref().cloned().unwrap_or_default();
+                    let c = m.counter.as_deref().unwrap_or(&default_counter);
                     push(suffixed("_total"), labels.clone(), c.value, c.exemplar.as_ref());
                     if let Some((n, v)) = created(&c.created_timestamp) {
                         push(n, labels.clone(), v, None);
                     }
                 }
                 proto::MetricType::Summary => {
-                    let s = m.summary.as_deref().cloned().unwrap_or_default();
+                    let s = m.summary.as_deref().unwrap_or(&default_summary);
                     for q in &s.quantile {
-                        push(name.to_string(), with_label(&labels, "quantile", q.quantile), q.value, None);
+                        push(name.to_string(), with_label(&labels, "quantile", q.quantile, &mut floats), q.value, None);
                     }
                     push(suffixed("_sum"), labels.clone(), s.sample_sum, None);
                     push(suffixed("_count"), labels.clone(), s.sample_count as f64, None);
@@ -155,13 +159,18 @@ pub fn to_families(families: &[proto::MetricFamily]) -> Conversion {
                     }
                 }
                 proto::MetricType::Histogram | proto::MetricType::GaugeHistogram => {
-                    let h = m.histogram.as_deref().cloned().unwrap_or_default();
+                    let h = m.histogram.as_deref().unwrap_or(&default_histogram);
                     let bucket = suffixed("_bucket");
                     for b in &h.bucket {
-                        push(bucket.clone(), with_label(&labels, "le", b.upper_bound), b.count(), b.exemplar.as_ref());
+                        push(
+                            bucket.clone(),
+                            with_label(&labels, "le", b.upper_bound, &mut floats),
+                            b.count(),
+                            b.exemplar.as_ref(),
+                        );
                     }
                     if h.bucket.last().is_none_or(|b| b.upper_bound != f64::INFINITY) {
-                        push(bucket, with_label(&labels, "le", f64::INFINITY), h.count(), None);
+                        push(bucket, with_label(&labels, "le", f64::INFINITY, &mut floats), h.count(), None);
                     }
                     if ty == proto::MetricType::Histogram {
                         push(suffixed("_sum"), labels.clone(), h.sample_sum, None);
@@ -176,7 +185,7 @@ pub fn to_families(families: &[proto::MetricFamily]) -> Conversion {
                             loss(Some(mi), LossKind::GaugeHistogramCreated);
                         }
                     }
-                    if h.is_native() || !h.exemplars.is_empty() {
+                    if h.has_native_fields() {
                         loss(Some(mi), LossKind::NativeHistogram);
                     }
                 }
@@ -191,9 +200,12 @@ fn labels_of(pairs: &[proto::LabelPair]) -> Labels {
     Labels::from_vec(pairs.iter().map(|l| Label::new(l.name.as_str(), l.value.as_str())).collect())
 }
 
-fn with_label(labels: &Labels, name: &str, v: f64) -> Labels {
+/// `labels` plus `name` set to `v` in canonical form; `floats` caches the formatted
+/// values, as bucket bounds and quantiles repeat in every metric of a family.
+fn with_label(labels: &Labels, name: &str, v: f64, floats: &mut HashMap<u64, String>) -> Labels {
+    let value = floats.entry(v.to_bits()).or_insert_with(|| format_openmetrics_float(v));
     let mut b = labels.builder();
-    b.set(name, format_openmetrics_float(v));
+    b.set(name, value.as_str());
     b.into_labels()
 }
 

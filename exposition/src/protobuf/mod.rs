@@ -69,6 +69,14 @@ pub fn encode(families: &[proto::MetricFamily], out: &mut Vec<u8>) {
     }
 }
 
+/// Converts flat families with [`from_families`] and appends them to `out` as a delimited
+/// stream; on error `out` is left as it was.
+pub fn encode_families(families: &[crate::MetricFamily], out: &mut Vec<u8>) -> Result<(), ConvertError> {
+    let protos = from_families(families)?;
+    encode(&protos, out);
+    Ok(())
+}
+
 /// Appends one family, preceded by its length as a varint.
 pub fn encode_one(family: &proto::MetricFamily, out: &mut Vec<u8>) {
     let len = family.encoded_len();

@@ -207,14 +207,26 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    /// Whether this carries a native histogram, decided as Prometheus decides it: any
-    /// span (a no-op span counts), a zero threshold or a zero-bucket count.
+    /// Whether this carries a native histogram, decided as Prometheus' protobuf parser
+    /// decides it: any span (a no-op span counts), a zero threshold > 0 or a zero count > 0.
     pub fn is_native(&self) -> bool {
         !self.positive_span.is_empty()
             || !self.negative_span.is_empty()
             || self.zero_threshold > 0.0
             || self.zero_count > 0
-            || self.zero_count_float > 0.0
+    }
+
+    /// Whether any native-histogram field is set, even where [`is_native`](Self::is_native)
+    /// would still call the histogram classic.
+    pub fn has_native_fields(&self) -> bool {
+        self.is_native()
+            || self.schema != 0
+            || self.zero_count_float != 0.0
+            || !self.negative_delta.is_empty()
+            || !self.negative_count.is_empty()
+            || !self.positive_delta.is_empty()
+            || !self.positive_count.is_empty()
+            || !self.exemplars.is_empty()
     }
 
     /// The observation count: `sample_count_float` when `> 0`, else `sample_count`.
