@@ -99,7 +99,7 @@ struct AggrGroup {
     labels: Labels,
     key: String,
     key_hash: u64,
-    alerts: HashMap<u64, Alert>,
+    alerts: HashMap<u64, Arc<Alert>>,
     next_flush: Timestamp,
     has_flushed: bool,
 }
@@ -184,8 +184,9 @@ impl DispatcherBuilder {
 pub struct Dispatcher<C: Clock> {
     clock: C,
     config: Arc<Config>,
-    /// Every alert received, by fingerprint (inhibition sources, listing).
-    alerts: HashMap<u64, Alert>,
+    /// Every alert received, by fingerprint (inhibition sources, listing); groups
+    /// share the same allocations.
+    alerts: HashMap<u64, Arc<Alert>>,
     /// Aggregation groups by hash of (route, group labels).
     groups: HashMap<u64, AggrGroup>,
     /// Flush timers: (due time, group id); stale entries are skipped.
@@ -241,7 +242,7 @@ impl<C: Clock> Dispatcher<C> {
 
     /// Every alert held, in no particular order.
     pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
-        self.alerts.values()
+        self.alerts.values().map(|a| &**a)
     }
 
     /// Number of alerts held.
@@ -286,6 +287,7 @@ impl<C: Clock> Dispatcher<C> {
                 }
             }
             self.inhibitor.observe(&alert);
+            let alert = Arc::new(alert);
             matched.clear();
             self.config.route.match_routes(&alert.labels).into_iter().for_each(|r| matched.push(r));
             for &route_id in &matched {
@@ -295,7 +297,7 @@ impl<C: Clock> Dispatcher<C> {
         }
     }
 
-    fn insert_into_group(&mut self, route_id: RouteId, alert: &Alert, now: Timestamp) {
+    fn insert_into_group(&mut self, route_id: RouteId, alert: &Arc<Alert>, now: Timestamp) {
         let route = self.config.route.get(route_id);
         let group_labels = route.opts.group_by.group_labels(&alert.labels);
         let gid = {
@@ -325,7 +327,7 @@ impl<C: Clock> Dispatcher<C> {
             g.next_flush = now;
             self.schedule.push(Reverse((now, gid)));
         }
-        g.alerts.insert(alert.fingerprint(), alert.clone());
+        g.alerts.insert(alert.fingerprint(), Arc::clone(alert));
     }
 
     /// The earliest time a group is due to flush, if any group exists.
@@ -377,7 +379,7 @@ impl<C: Clock> Dispatcher<C> {
             .alerts
             .values()
             .map(|a| {
-                let mut a = a.clone();
+                let mut a = Alert::clone(a);
                 if !a.resolved_at(now) {
                     a.ends_at = None;
                 }
@@ -535,7 +537,7 @@ impl<C: Clock> Dispatcher<C> {
         self.groups.clear();
         self.schedule.clear();
         self.pending.clear();
-        let alerts: Vec<Alert> = self.alerts.values().cloned().collect();
+        let alerts: Vec<Arc<Alert>> = self.alerts.values().cloned().collect();
         for a in &alerts {
             self.inhibitor.observe(a);
             for r in self.config.route.match_routes(&a.labels) {
