@@ -240,6 +240,27 @@ impl<C: Clock> Dispatcher<C> {
         &mut self.silences
     }
 
+    /// Creates or updates a silence at the clock's current time (see [`Silences::set`]).
+    pub fn set_silence(&mut self, s: super::Silence) -> Result<String, super::SilenceError> {
+        let now = self.clock.now();
+        self.silences.set(s, now)
+    }
+
+    /// Expires a silence now.
+    pub fn expire_silence(&mut self, id: &str) -> Result<(), super::SilenceError> {
+        let now = self.clock.now();
+        self.silences.expire(id, now)
+    }
+
+    /// Silences matching `filter`, optionally in one of `states`, as of now.
+    pub fn query_silences(
+        &self,
+        filter: &[ember_exposition::Matcher],
+        states: Option<&[super::SilenceState]>,
+    ) -> Vec<&super::Silence> {
+        self.silences.query(filter, states, self.clock.now())
+    }
+
     /// Every alert held, in no particular order.
     pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
         self.alerts.values().map(|a| &**a)
