@@ -395,50 +395,33 @@ impl<C: Clock> Dispatcher<C> {
             return;
         }
         let route = self.config.route.get(g.route);
-        // Snapshot: alerts not resolved at flush time are sent with no end time.
-        let mut snapshot: Vec<Alert> = g
-            .alerts
-            .values()
-            .map(|a| {
-                let mut a = Alert::clone(a);
-                if !a.resolved_at(now) {
-                    a.ends_at = None;
-                }
-                a
-            })
-            .collect();
-        sort_alerts(&mut snapshot);
-        let resolved_snapshot: Vec<(u64, Timestamp)> =
-            snapshot.iter().filter(|a| a.ends_at.is_some()).map(|a| (a.fingerprint(), a.updated_at)).collect();
-
-        // Pipeline: inhibition, active/mute time intervals, silences.
-        let muted_by_time = route
-            .opts
-            .mute_time_intervals
-            .iter()
-            .any(|n| self.config.time_intervals.get(n).is_some_and(|ti| ti.contains(now)))
-            || (!route.opts.active_time_intervals.is_empty()
-                && !route
-                    .opts
-                    .active_time_intervals
-                    .iter()
-                    .any(|n| self.config.time_intervals.get(n).is_some_and(|ti| ti.contains(now))));
+        let resolved_in_group: Vec<(u64, Timestamp)> =
+            g.alerts.values().filter(|a| a.resolved_at(now)).map(|a| (a.fingerprint(), a.updated_at)).collect();
         let flush_id = self.next_id;
         self.next_id += 1;
-        let mut pending = PendingFlush { group: gid, remaining: 0, ok: true, resolved: resolved_snapshot };
+        let mut pending = PendingFlush { group: gid, remaining: 0, ok: true, resolved: resolved_in_group };
+
+        // Pipeline: active/mute time intervals, inhibition, silences.
+        let in_interval = |n: &String| self.config.time_intervals.get(n).is_some_and(|ti| ti.contains(now));
+        let muted_by_time = route.opts.mute_time_intervals.iter().any(in_interval)
+            || (!route.opts.active_time_intervals.is_empty()
+                && !route.opts.active_time_intervals.iter().any(in_interval));
+        let mut kept: Vec<&Arc<Alert>> = Vec::new();
         if !muted_by_time {
             let check_silences = self.silences.any_active(now);
             let check_inhibit = !self.inhibitor.is_empty();
-            snapshot.retain(|a| {
-                !(check_inhibit && self.inhibitor.mutes(&a.labels, &self.alerts, now)
-                    || check_silences && self.silences.is_silenced(&a.labels, now))
-            });
+            kept = g
+                .alerts
+                .values()
+                .filter(|a| {
+                    !(check_inhibit && self.inhibitor.mutes(&a.labels, &self.alerts, now)
+                        || check_silences && self.silences.is_silenced(&a.labels, now))
+                })
+                .collect();
         }
-        if !muted_by_time && !snapshot.is_empty() {
-            let mut firing: Vec<u64> =
-                snapshot.iter().filter(|a| a.ends_at.is_none()).map(|a| a.fingerprint()).collect();
-            let mut resolved: Vec<u64> =
-                snapshot.iter().filter(|a| a.ends_at.is_some()).map(|a| a.fingerprint()).collect();
+        if !kept.is_empty() {
+            let mut firing: Vec<u64> = kept.iter().filter(|a| !a.resolved_at(now)).map(|a| a.fingerprint()).collect();
+            let mut resolved: Vec<u64> = kept.iter().filter(|a| a.resolved_at(now)).map(|a| a.fingerprint()).collect();
             firing.sort_unstable();
             resolved.sort_unstable();
             let repeat = route.opts.repeat_interval.as_millis();
@@ -452,6 +435,9 @@ impl<C: Clock> Dispatcher<C> {
                 .enumerate()
                 .chain(receiver.slack_configs.iter().cloned().map(Integration::Slack).enumerate())
                 .chain(receiver.pagerduty_configs.iter().cloned().map(Integration::Pagerduty).enumerate());
+            // The snapshot is built only if some integration needs a notification, so
+            // flushing an unchanged group copies nothing.
+            let mut snapshot: Option<Vec<Alert>> = None;
             for (idx, integration) in integrations {
                 let name = format!("{}/{}[{idx}]", receiver.name, integration.kind());
                 let entry = self.nflog.get(g.key_hash, &name);
@@ -459,6 +445,21 @@ impl<C: Clock> Dispatcher<C> {
                 if !NotificationLog::needs_update(entry, &firing, &resolved, send_resolved, repeat, now) {
                     continue;
                 }
+                let snapshot = snapshot.get_or_insert_with(|| {
+                    // Alerts not resolved at flush time are sent with no end time.
+                    let mut v: Vec<Alert> = kept
+                        .iter()
+                        .map(|a| {
+                            let mut a = Alert::clone(a);
+                            if !a.resolved_at(now) {
+                                a.ends_at = None;
+                            }
+                            a
+                        })
+                        .collect();
+                    sort_alerts(&mut v);
+                    v
+                });
                 let alerts: Vec<Alert> = if send_resolved {
                     snapshot.clone()
                 } else {
