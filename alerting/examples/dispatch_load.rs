@@ -117,7 +117,13 @@ inhibit_rules:
     let rss0 = status_kb("VmRSS:");
     let alerts: Vec<PostableAlert> = (0..n_alerts).map(|i| make(i, T0 + 3_600_000)).collect();
     let ((), w, c) = measure(|| d.put(alerts));
-    println!("ingest {n_alerts} alerts: wall {:.3}s cpu {:.3}s, {} groups", w, c, d.groups().len());
+    println!(
+        "ingest {n_alerts} alerts: wall {:.3}s cpu {:.3}s, {} groups; VmRSS after ingest {} MiB",
+        w,
+        c,
+        d.groups().len(),
+        status_kb("VmRSS:") / 1024
+    );
 
     clock.set(T0 + 30_000);
     let (ns, w, c) = measure(|| d.poll());

@@ -167,20 +167,17 @@ receivers:
 fn silence_expiry() {
     let (mut d, c) = setup(BASIC);
     let id = d
-        .silences_mut()
-        .set(
-            Silence {
-                id: String::new(),
-                matchers: parse_matchers(r#"alertname="A""#).unwrap(),
-                starts_at: T0,
-                ends_at: T0 + 100 * S,
-                updated_at: 0,
-                created_by: "test".into(),
-                comment: "maintenance".into(),
-            },
-            T0,
-        )
+        .set_silence(Silence {
+            id: String::new(),
+            matchers: parse_matchers(r#"alertname="A""#).unwrap(),
+            starts_at: T0,
+            ends_at: T0 + 100 * S,
+            updated_at: 0,
+            created_by: "test".into(),
+            comment: "maintenance".into(),
+        })
         .unwrap();
+    assert_eq!(d.query_silences(&parse_matchers("alertname=A").unwrap(), None).len(), 1);
     d.put([with_times(labels! {"alertname" => "A", "job" => "x"}, Some(T0), Some(T0 + 3600 * S))]);
     assert!(d.is_muted(&labels! {"alertname" => "A", "job" => "x"}));
     at(&mut d, &c, 30 * S, &[]);

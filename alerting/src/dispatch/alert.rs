@@ -114,11 +114,12 @@ impl Alert {
     }
 
     /// Whether an incoming update `new` overlaps this alert in time (and so is merged
-    /// into it rather than replacing it).
+    /// into it rather than replacing it), by Alertmanager's rule: the new end falls
+    /// strictly inside the old range, or the new start does.
     pub fn overlaps(&self, new: &Alert) -> bool {
         let (os, oe) = (self.starts_at, self.ends_at.unwrap_or(i64::MAX));
         let (ns, ne) = (new.starts_at, new.ends_at.unwrap_or(i64::MAX));
-        (ne > os && ne < oe) || (ns > os && ns < oe) || (ns <= os && ne >= oe)
+        (ne > os && ne < oe) || (ns > os && ns < oe)
     }
 }
 

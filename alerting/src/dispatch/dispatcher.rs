@@ -99,7 +99,7 @@ struct AggrGroup {
     labels: Labels,
     key: String,
     key_hash: u64,
-    alerts: HashMap<u64, Alert>,
+    alerts: HashMap<u64, Arc<Alert>>,
     next_flush: Timestamp,
     has_flushed: bool,
 }
@@ -184,8 +184,9 @@ impl DispatcherBuilder {
 pub struct Dispatcher<C: Clock> {
     clock: C,
     config: Arc<Config>,
-    /// Every alert received, by fingerprint (inhibition sources, listing).
-    alerts: HashMap<u64, Alert>,
+    /// Every alert received, by fingerprint (inhibition sources, listing); groups
+    /// share the same allocations.
+    alerts: HashMap<u64, Arc<Alert>>,
     /// Aggregation groups by hash of (route, group labels).
     groups: HashMap<u64, AggrGroup>,
     /// Flush timers: (due time, group id); stale entries are skipped.
@@ -239,9 +240,30 @@ impl<C: Clock> Dispatcher<C> {
         &mut self.silences
     }
 
+    /// Creates or updates a silence at the clock's current time (see [`Silences::set`]).
+    pub fn set_silence(&mut self, s: super::Silence) -> Result<String, super::SilenceError> {
+        let now = self.clock.now();
+        self.silences.set(s, now)
+    }
+
+    /// Expires a silence now.
+    pub fn expire_silence(&mut self, id: &str) -> Result<(), super::SilenceError> {
+        let now = self.clock.now();
+        self.silences.expire(id, now)
+    }
+
+    /// Silences matching `filter`, optionally in one of `states`, as of now.
+    pub fn query_silences(
+        &self,
+        filter: &[ember_exposition::Matcher],
+        states: Option<&[super::SilenceState]>,
+    ) -> Vec<&super::Silence> {
+        self.silences.query(filter, states, self.clock.now())
+    }
+
     /// Every alert held, in no particular order.
     pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
-        self.alerts.values()
+        self.alerts.values().map(|a| &**a)
     }
 
     /// Number of alerts held.
@@ -286,6 +308,7 @@ impl<C: Clock> Dispatcher<C> {
                 }
             }
             self.inhibitor.observe(&alert);
+            let alert = Arc::new(alert);
             matched.clear();
             self.config.route.match_routes(&alert.labels).into_iter().for_each(|r| matched.push(r));
             for &route_id in &matched {
@@ -295,7 +318,7 @@ impl<C: Clock> Dispatcher<C> {
         }
     }
 
-    fn insert_into_group(&mut self, route_id: RouteId, alert: &Alert, now: Timestamp) {
+    fn insert_into_group(&mut self, route_id: RouteId, alert: &Arc<Alert>, now: Timestamp) {
         let route = self.config.route.get(route_id);
         let group_labels = route.opts.group_by.group_labels(&alert.labels);
         let gid = {
@@ -325,7 +348,7 @@ impl<C: Clock> Dispatcher<C> {
             g.next_flush = now;
             self.schedule.push(Reverse((now, gid)));
         }
-        g.alerts.insert(alert.fingerprint(), alert.clone());
+        g.alerts.insert(alert.fingerprint(), Arc::clone(alert));
     }
 
     /// The earliest time a group is due to flush, if any group exists.
@@ -372,50 +395,33 @@ impl<C: Clock> Dispatcher<C> {
             return;
         }
         let route = self.config.route.get(g.route);
-        // Snapshot: alerts not resolved at flush time are sent with no end time.
-        let mut snapshot: Vec<Alert> = g
-            .alerts
-            .values()
-            .map(|a| {
-                let mut a = a.clone();
-                if !a.resolved_at(now) {
-                    a.ends_at = None;
-                }
-                a
-            })
-            .collect();
-        sort_alerts(&mut snapshot);
-        let resolved_snapshot: Vec<(u64, Timestamp)> =
-            snapshot.iter().filter(|a| a.ends_at.is_some()).map(|a| (a.fingerprint(), a.updated_at)).collect();
-
-        // Pipeline: inhibition, active/mute time intervals, silences.
-        let muted_by_time = route
-            .opts
-            .mute_time_intervals
-            .iter()
-            .any(|n| self.config.time_intervals.get(n).is_some_and(|ti| ti.contains(now)))
-            || (!route.opts.active_time_intervals.is_empty()
-                && !route
-                    .opts
-                    .active_time_intervals
-                    .iter()
-                    .any(|n| self.config.time_intervals.get(n).is_some_and(|ti| ti.contains(now))));
+        let resolved_in_group: Vec<(u64, Timestamp)> =
+            g.alerts.values().filter(|a| a.resolved_at(now)).map(|a| (a.fingerprint(), a.updated_at)).collect();
         let flush_id = self.next_id;
         self.next_id += 1;
-        let mut pending = PendingFlush { group: gid, remaining: 0, ok: true, resolved: resolved_snapshot };
+        let mut pending = PendingFlush { group: gid, remaining: 0, ok: true, resolved: resolved_in_group };
+
+        // Pipeline: active/mute time intervals, inhibition, silences.
+        let in_interval = |n: &String| self.config.time_intervals.get(n).is_some_and(|ti| ti.contains(now));
+        let muted_by_time = route.opts.mute_time_intervals.iter().any(in_interval)
+            || (!route.opts.active_time_intervals.is_empty()
+                && !route.opts.active_time_intervals.iter().any(in_interval));
+        let mut kept: Vec<&Arc<Alert>> = Vec::new();
         if !muted_by_time {
             let check_silences = self.silences.any_active(now);
             let check_inhibit = !self.inhibitor.is_empty();
-            snapshot.retain(|a| {
-                !(check_inhibit && self.inhibitor.mutes(&a.labels, &self.alerts, now)
-                    || check_silences && self.silences.is_silenced(&a.labels, now))
-            });
+            kept = g
+                .alerts
+                .values()
+                .filter(|a| {
+                    !(check_inhibit && self.inhibitor.mutes(&a.labels, &self.alerts, now)
+                        || check_silences && self.silences.is_silenced(&a.labels, now))
+                })
+                .collect();
         }
-        if !muted_by_time && !snapshot.is_empty() {
-            let mut firing: Vec<u64> =
-                snapshot.iter().filter(|a| a.ends_at.is_none()).map(|a| a.fingerprint()).collect();
-            let mut resolved: Vec<u64> =
-                snapshot.iter().filter(|a| a.ends_at.is_some()).map(|a| a.fingerprint()).collect();
+        if !kept.is_empty() {
+            let mut firing: Vec<u64> = kept.iter().filter(|a| !a.resolved_at(now)).map(|a| a.fingerprint()).collect();
+            let mut resolved: Vec<u64> = kept.iter().filter(|a| a.resolved_at(now)).map(|a| a.fingerprint()).collect();
             firing.sort_unstable();
             resolved.sort_unstable();
             let repeat = route.opts.repeat_interval.as_millis();
@@ -429,6 +435,9 @@ impl<C: Clock> Dispatcher<C> {
                 .enumerate()
                 .chain(receiver.slack_configs.iter().cloned().map(Integration::Slack).enumerate())
                 .chain(receiver.pagerduty_configs.iter().cloned().map(Integration::Pagerduty).enumerate());
+            // The snapshot is built only if some integration needs a notification, so
+            // flushing an unchanged group copies nothing.
+            let mut snapshot: Option<Vec<Alert>> = None;
             for (idx, integration) in integrations {
                 let name = format!("{}/{}[{idx}]", receiver.name, integration.kind());
                 let entry = self.nflog.get(g.key_hash, &name);
@@ -436,6 +445,21 @@ impl<C: Clock> Dispatcher<C> {
                 if !NotificationLog::needs_update(entry, &firing, &resolved, send_resolved, repeat, now) {
                     continue;
                 }
+                let snapshot = snapshot.get_or_insert_with(|| {
+                    // Alerts not resolved at flush time are sent with no end time.
+                    let mut v: Vec<Alert> = kept
+                        .iter()
+                        .map(|a| {
+                            let mut a = Alert::clone(a);
+                            if !a.resolved_at(now) {
+                                a.ends_at = None;
+                            }
+                            a
+                        })
+                        .collect();
+                    sort_alerts(&mut v);
+                    v
+                });
                 let alerts: Vec<Alert> = if send_resolved {
                     snapshot.clone()
                 } else {
@@ -535,7 +559,7 @@ impl<C: Clock> Dispatcher<C> {
         self.groups.clear();
         self.schedule.clear();
         self.pending.clear();
-        let alerts: Vec<Alert> = self.alerts.values().cloned().collect();
+        let alerts: Vec<Arc<Alert>> = self.alerts.values().cloned().collect();
         for a in &alerts {
             self.inhibitor.observe(a);
             for r in self.config.route.match_routes(&a.labels) {

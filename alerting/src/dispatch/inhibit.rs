@@ -4,7 +4,7 @@
 //! label values, so deciding whether an alert is inhibited costs one hash lookup per
 //! rule whose target matchers accept it, not a scan of all alerts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ember_exposition::{Labels, Timestamp};
 
@@ -15,7 +15,7 @@ use super::config::InhibitRule;
 struct RuleIndex {
     rule: InhibitRule,
     /// hash of the `equal` values -> source fingerprints.
-    sources: HashMap<u64, Vec<u64>>,
+    sources: HashMap<u64, HashSet<u64>>,
 }
 
 /// Inhibition state for a configuration's `inhibit_rules`.
@@ -43,16 +43,13 @@ impl Inhibitor {
     pub fn observe(&mut self, alert: &Alert) {
         for ri in &mut self.rules {
             if ri.rule.source_matchers.iter().all(|m| m.matches_labels(&alert.labels)) {
-                let v = ri.sources.entry(equal_hash(&ri.rule.equal, &alert.labels)).or_default();
-                if !v.contains(&alert.fingerprint()) {
-                    v.push(alert.fingerprint());
-                }
+                ri.sources.entry(equal_hash(&ri.rule.equal, &alert.labels)).or_default().insert(alert.fingerprint());
             }
         }
     }
 
     /// Forgets source fingerprints no longer present in `alerts`.
-    pub fn prune(&mut self, alerts: &HashMap<u64, Alert>) {
+    pub fn prune<A>(&mut self, alerts: &HashMap<u64, A>) {
         for ri in &mut self.rules {
             ri.sources.retain(|_, v| {
                 v.retain(|fp| alerts.contains_key(fp));
@@ -62,7 +59,12 @@ impl Inhibitor {
     }
 
     /// Whether `labels` is inhibited at `now` by a firing alert in `alerts`.
-    pub fn mutes(&self, labels: &Labels, alerts: &HashMap<u64, Alert>, now: Timestamp) -> bool {
+    pub fn mutes<A: std::ops::Deref<Target = Alert>>(
+        &self,
+        labels: &Labels,
+        alerts: &HashMap<u64, A>,
+        now: Timestamp,
+    ) -> bool {
         self.rules.iter().any(|ri| {
             let r = &ri.rule;
             if !r.target_matchers.iter().all(|m| m.matches_labels(labels)) {

@@ -21,7 +21,8 @@ pub struct NflogEntry {
 /// The log, keyed by (group key hash, integration).
 #[derive(Debug, Default)]
 pub struct NotificationLog {
-    entries: HashMap<(u64, String), NflogEntry>,
+    /// Keyed by (group key hash, integration name hash).
+    entries: HashMap<(u64, u64), NflogEntry>,
     retention_ms: i64,
 }
 
@@ -37,13 +38,13 @@ impl NotificationLog {
 
     /// The entry for a group and integration.
     pub fn get(&self, group: u64, integration: &str) -> Option<&NflogEntry> {
-        self.entries.get(&(group, integration.to_string()))
+        self.entries.get(&(group, xxhash_rust::xxh3::xxh3_64(integration.as_bytes())))
     }
 
     /// Records a successful notification.
     pub fn log(&mut self, group: u64, integration: &str, firing: Vec<u64>, resolved: Vec<u64>, now: Timestamp) {
         let e = NflogEntry { firing, resolved, timestamp: now, expires_at: now + self.retention_ms };
-        self.entries.insert((group, integration.to_string()), e);
+        self.entries.insert((group, xxhash_rust::xxh3::xxh3_64(integration.as_bytes())), e);
     }
 
     /// Forgets expired entries.
