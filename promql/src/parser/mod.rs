@@ -36,11 +36,14 @@ pub struct ParseOptions {
     /// The deepest nesting accepted (parentheses, operands, arguments). Deeper queries get
     /// [`ParseErrorKind::TooDeep`] instead of exhausting the stack. Default: 256.
     pub max_depth: usize,
+    /// Reuse compiled regex matchers from a per-thread cache (1024 entries) instead of
+    /// compiling `=~`/`!~` patterns on every parse. Default: on.
+    pub regex_cache: bool,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { experimental_functions: false, max_depth: 256 }
+        ParseOptions { experimental_functions: false, max_depth: 256, regex_cache: true }
     }
 }
 

@@ -11,6 +11,14 @@ use super::lexer::{Kw, Lexer, T, Token, unquote};
 
 type Result<T> = std::result::Result<T, ParseError>;
 
+/// Entries kept per thread; the cache is emptied when it fills up.
+const REGEX_CACHE_SIZE: usize = 1024;
+
+thread_local! {
+    static REGEX_CACHE: std::cell::RefCell<std::collections::HashMap<(bool, String, String), Matcher>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// Unary operators bind like `*`: only `^` binds tighter.
 const UNARY_OPERAND_PREC: u8 = 6;
 
@@ -297,8 +305,7 @@ impl<'a> Parser<'a> {
                     }
                     let vtok = self.advance()?;
                     let (value, _) = unquote(self.src, &vtok)?;
-                    let m = Matcher::new(kind, label, value)
-                        .map_err(|e| self.error(vtok.pos(), K::InvalidRegex(e.to_string())))?;
+                    let m = self.matcher(kind, label, value, vtok.pos())?;
                     matchers.push(m);
                 }
                 match self.tok.t {
@@ -328,6 +335,31 @@ impl<'a> Parser<'a> {
             smoothed: false,
             pos,
         })))
+    }
+
+    /// Builds a matcher; regex matchers come from a small per-thread cache, because the
+    /// same dashboards and rules are parsed again and again and compiling a regex costs
+    /// more than parsing the whole query around it (Prometheus caches them too).
+    fn matcher(&self, kind: MatchType, label: String, value: String, pos: PosRange) -> Result<Matcher> {
+        let compile = |label, value| {
+            Matcher::new(kind, label, value).map_err(|e| self.error(pos, K::InvalidRegex(e.to_string())))
+        };
+        if matches!(kind, MatchType::Equal | MatchType::NotEqual) || !self.opts.regex_cache {
+            return compile(label, value);
+        }
+        REGEX_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let key = (kind == MatchType::Regex, label, value);
+            if let Some(m) = cache.get(&key) {
+                return Ok(m.clone());
+            }
+            let m = compile(key.1.clone(), key.2.clone())?;
+            if cache.len() >= REGEX_CACHE_SIZE {
+                cache.clear();
+            }
+            cache.insert(key, m.clone());
+            Ok(m)
+        })
     }
 
     // ----- postfix: ranges, subqueries, offset, @, anchored/smoothed -----------------------

@@ -42,8 +42,12 @@ pub(crate) fn write_number(out: &mut String, v: f64) {
 }
 
 fn write_number_literal(out: &mut String, n: &NumberLiteral) {
-    let ms = n.value * 1000.0;
-    if n.duration && ms.is_finite() && ms.fract() == 0.0 && ms.abs() < 9.0e15 {
+    // The lexer computes a duration's value as `ms / 1000`; invert exactly that.
+    let ms = (n.value * 1000.0).round();
+    if n.duration && ms.is_finite() && ms.abs() < 9.0e15 && ms / 1000.0 == n.value {
+        if ms == 0.0 && n.value.is_sign_negative() {
+            out.push('-');
+        }
         format_duration(out, ms as i64);
     } else {
         write_number(out, n.value);
@@ -179,7 +183,9 @@ fn write_binary_op(out: &mut String, b: &BinaryExpr) {
         write_labels(out, &vm.labels);
         if let Some(g) = &vm.group {
             out.push_str(if g.side == GroupSide::Left { " group_left" } else { " group_right" });
-            if !g.include.is_empty() {
+            // An empty list is written only when the right operand starts with `(`, which
+            // would otherwise be read as the label list.
+            if !g.include.is_empty() || starts_with_paren(&b.rhs) {
                 out.push(' ');
                 write_labels(out, &g.include);
             }
@@ -201,6 +207,16 @@ fn write_binary_op(out: &mut String, b: &BinaryExpr) {
                 }
             }
         }
+    }
+}
+
+/// Whether the printed form of `e` begins with `(`.
+fn starts_with_paren(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(_) => true,
+        Expr::Subquery(s) => starts_with_paren(&s.expr),
+        Expr::Binary(b) => starts_with_paren(&b.lhs),
+        _ => false,
     }
 }
 
