@@ -1003,3 +1003,133 @@ fn set_end(e: &mut Expr, end: usize) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ParseOptions, parse, pretty, print};
+    use super::*;
+
+    /// Fully parenthesised structure: shows how operators grouped.
+    fn sexpr(e: &Expr) -> String {
+        match e {
+            Expr::Binary(b) => {
+                let mut op = String::new();
+                super::super::printer::write_binary_op(&mut op, b);
+                format!("({} {op} {})", sexpr(&b.lhs), sexpr(&b.rhs))
+            }
+            Expr::Unary(u) => format!("({}{})", if u.op == UnaryOp::Neg { "-" } else { "+" }, sexpr(&u.expr)),
+            Expr::Paren(p) => format!("[{}]", sexpr(&p.expr)),
+            _ => print(e),
+        }
+    }
+
+    #[track_caller]
+    fn check(input: &str, want: &str) {
+        let e = ParseOptions::experimental().parse(input).unwrap_or_else(|err| panic!("{input}: {err}"));
+        assert_eq!(sexpr(&e), want, "{input}");
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        check("1 + 2 * 3", "(1 + (2 * 3))");
+        check("1 * 2 + 3", "((1 * 2) + 3)");
+        check("2 ^ 3 ^ 2", "(2 ^ (3 ^ 2))");
+        check("2 * 3 % 2", "((2 * 3) % 2)");
+        check("a - b - c", "((a - b) - c)");
+        check("-2 ^ 2", "(-(2 ^ 2))");
+        check("-a * b", "((-a) * b)");
+        check("-a ^ b", "(-(a ^ b))");
+        check("a ^ -b * c", "((a ^ (-b)) * c)");
+        check("-5", "-5");
+        check("+5m", "5m");
+        check("- - 1", "1");
+        check("a or b and c unless d", "(a or ((b and c) unless d))");
+        check("a == b or c > d", "((a == b) or (c > d))");
+        check("a atan2 b + c", "((a atan2 b) + c)");
+        check("a </ 2 * 3", "((a </ 2) * 3)");
+    }
+
+    #[test]
+    fn modifiers_bind_to_selectors() {
+        check("a offset 5m + b", "(a offset 5m + b)");
+        check("-a offset 5m", "(-a offset 5m)");
+        check("a + max_over_time(b[5m:] @ end())", "(a + max_over_time(b[5m:] @ end()))");
+        check("rate(a[5m] offset -1h @ 100)", "rate(a[5m] @ 100.000 offset -1h)");
+        check("a offset 1h @ start()", "a @ start() offset 1h");
+        check("sum(a)[1h:5m] offset 1d", "sum(a)[1h:5m] offset 1d");
+        check("a[300]", "a[5m]");
+        check("a[1.5]", "a[1s500ms]");
+        check("a[5m * 2]", "a[5m * 2]");
+        check("a[STep() + 1:]", "a[step() + 1:]");
+        check("a offset (1h / 2)", "a offset (1h / 2)");
+        check("a offset -(1h)", "a offset -(1h)");
+        check("a offset +5m", "a offset 5m");
+        check("a offset step() * 0", "(a offset step() * 0)");
+        check("a[1m] anchored", "a[1m] anchored");
+        check("a @ 100 smoothed", "a @ 100.000 smoothed");
+    }
+
+    #[test]
+    fn selectors_and_keywords() {
+        check("sum", "sum");
+        check("sum + by", "(sum + by)");
+        check("SUM BY (job) (a)", "sum by (job) (a)");
+        check("sum(a) without (x,)", "sum without (x) (a)");
+        check("sum by () (a)", "sum(a)");
+        check("{\"my.metric\"}", "{\"my.metric\"}");
+        check("{\"my.metric\", \"a.b\"=\"c\"}", "{\"my.metric\", \"a.b\"=\"c\"}");
+        check("{__name__=\"on\"}", "{__name__=\"on\"}");
+        check("a{b='c',}", "a{b=\"c\"}");
+        check("a{b=`c\\d`}", "a{b=\"c\\\\d\"}");
+        check("nan + Inf", "(NaN + Inf)");
+        check("0x10 + 1e3 + 1_000", "((16 + 1000) + 1000)");
+        check("a # comment\n + b", "(a + b)");
+        check("topk by (x) (5, a)", "topk by (x) (5, a)");
+        check("count_values(\"v\", a)", "count_values(\"v\", a)");
+        check("a * on(x) group_left(y) b", "(a * on (x) group_left (y) b)");
+        check("a * ignoring(x) group_right b", "(a * ignoring (x) group_right b)");
+        check("a * on(x) group_right () (b)", "(a * on (x) group_right () [b])");
+        check("a + fill(0) b", "(a + fill(0) b)");
+        check("a + fill_right(1) fill_left(2) b", "(a + fill_left(2) fill_right(1) b)");
+        check("fill + fill(0) fill", "(fill + fill(0) fill)");
+        check("a == bool on() b", "(a == bool on () b)");
+        check("info(a, {x=~\".*\"})", "info(a, {x=~\".*\"})");
+        check("\"a\\xc5z\"", "\"a\\xc5z\"");
+        // Found by fuzzing: huge durations keep their duration form when printed.
+        check("-20000000w ^ 1m", "(-(383561y33w4d ^ 1m))");
+    }
+
+    #[test]
+    fn positions() {
+        let e = parse("sum(rate(foo[5m])) by (job) + 1").unwrap();
+        let Expr::Binary(b) = &e else { panic!() };
+        assert_eq!(b.pos, PosRange::new(0, 31));
+        let Expr::Aggregate(a) = &b.lhs else { panic!() };
+        assert_eq!(a.pos, PosRange::new(0, 27));
+        let Expr::Call(c) = &a.expr else { panic!() };
+        assert_eq!(c.pos, PosRange::new(4, 17));
+        assert_eq!(c.args[0].pos(), PosRange::new(9, 16));
+        assert_eq!(b.rhs.pos(), PosRange::new(30, 31));
+        let e = parse("-1").unwrap();
+        assert_eq!(e.pos(), PosRange::new(0, 2));
+        let e = parse("a offset 5m").unwrap();
+        assert_eq!(e.pos(), PosRange::new(0, 11));
+    }
+
+    #[test]
+    fn pretty_splits_long_expressions() {
+        let q = "sum by (job, instance) (rate(http_requests_total{status=~\"5..\", handler!=\"/metrics\"}[5m])) / sum by (job, instance) (rate(http_requests_total[5m]))";
+        let e = parse(q).unwrap();
+        let p = pretty(&e);
+        assert_eq!(
+            p,
+            "  sum by (job, instance) (rate(http_requests_total{status=~\"5..\", handler!=\"/metrics\"}[5m]))\n/\n  sum by (job, instance) (rate(http_requests_total[5m]))"
+        );
+        assert_eq!(pretty(&parse("up").unwrap()), "up");
+        let long = format!("histogram_quantile(0.9, sum by (le) (rate({}[5m])))", "a".repeat(90));
+        assert_eq!(
+            pretty(&parse(&long).unwrap()),
+            format!("histogram_quantile(\n  0.9,\n  sum by (le) (\n    rate({}[5m])\n  )\n)", "a".repeat(90))
+        );
+    }
+}

@@ -44,7 +44,7 @@ pub(crate) fn write_number(out: &mut String, v: f64) {
 fn write_number_literal(out: &mut String, n: &NumberLiteral) {
     // The lexer computes a duration's value as `ms / 1000`; invert exactly that.
     let ms = (n.value * 1000.0).round();
-    if n.duration && ms.is_finite() && ms.abs() < 9.0e15 && ms / 1000.0 == n.value {
+    if n.duration && ms.is_finite() && ms.abs() < 9.2e18 && ms / 1000.0 == n.value {
         if ms == 0.0 && n.value.is_sign_negative() {
             out.push('-');
         }
@@ -173,7 +173,7 @@ fn write_modifiers(
     }
 }
 
-fn write_binary_op(out: &mut String, b: &BinaryExpr) {
+pub(crate) fn write_binary_op(out: &mut String, b: &BinaryExpr) {
     out.push_str(b.op.as_str());
     if b.return_bool {
         out.push_str(" bool");
