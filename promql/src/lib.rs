@@ -18,6 +18,13 @@
 //! generator. Recursion is bounded by [`parser::ParseOptions::max_depth`], so hostile input
 //! gets an error, never a stack overflow.
 //!
+//! Label matchers in the tree are [`ember_exposition::Matcher`]s, compiled and analysed once
+//! at parse time so an engine can use their fast paths directly. Compiling a regex costs more
+//! than parsing the query around it, so regex matchers come from a small per-thread cache
+//! (like Prometheus's matcher cache); [`parser::ParseOptions::regex_cache`] turns it off.
+//! The tree holds no storage handles: an engine wraps or annotates it (for example to mark
+//! step-invariant subtrees) in its own types.
+//!
 //! ```
 //! use ember_promql::parser::{self, BinaryOp, Expr, ParseErrorKind, ParseOptions};
 //!
