@@ -42,6 +42,8 @@ fn invalid_queries() {
         ("{}", ("vector selector must contain at least one non-empty matcher", 0, 2)),
         ("{job=~\".*\"}", ("vector selector must contain at least one non-empty matcher", 0, 11)),
         ("foo{\"bar\"}", ("metric name must not be set twice: \"foo\" or \"bar\"", 4, 9)),
+        ("foo{__name__=\"bar\"}", ("metric name must not be set twice: \"foo\" or \"bar\"", 0, 19)),
+        ("{\"foo\", __name__=~\"b.*\"}", ("metric name must not be set twice: \"foo\" or \"b.*\"", 0, 24)),
         ("on{}", ("unexpected <on>", 0, 2)),
         ("rate(foo)", ("expected type range vector in call to function \"rate\", got instant vector", 5, 8)),
         ("abs(foo[5m])", ("expected type instant vector in call to function \"abs\", got range vector", 4, 11)),

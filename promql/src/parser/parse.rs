@@ -319,10 +319,13 @@ impl<'a> Parser<'a> {
             }
             end = self.advance()?.end;
         }
+        let pos = PosRange::new(start, end);
         if let Some(n) = &name {
+            if let Some(m) = matchers.iter().find(|m| m.name() == METRIC_NAME_LABEL) {
+                return Err(self.invalid(pos, format!("metric name must not be set twice: {n:?} or {:?}", m.value())));
+            }
             matchers.insert(0, Matcher::equal(METRIC_NAME_LABEL, n.clone()));
         }
-        let pos = PosRange::new(start, end);
         if name.is_none() && matchers.iter().all(|m| m.matches_empty()) {
             self.empty_selectors.push(pos);
         }
