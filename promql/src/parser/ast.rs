@@ -636,7 +636,8 @@ impl Expr {
         }
     }
 
-    /// Structural equality ignoring positions; floats compare by bits (so `NaN == NaN`).
+    /// Structural equality ignoring positions; floats compare by their shortest printed
+    /// form, so `NaN` equals `NaN` and `-0` differs from `0`.
     pub fn same_structure(&self, other: &Expr) -> bool {
         let (mut a, mut b) = (self.clone(), other.clone());
         a.clear_positions();
