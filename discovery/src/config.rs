@@ -723,7 +723,7 @@ with_http_config! {
 }
 
 /// The kind of Kubernetes object a `kubernetes_sd_configs` entry discovers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KubernetesRole {
     /// One target per node.
