@@ -51,6 +51,8 @@ async fn api_server_with(pod_churn: bool) -> (String, Arc<Mutex<Vec<Req>>>) {
             "ingresses" => "ingresses.json",
             "nodes" => "nodes.json",
             "namespaces" => "namespaces.json",
+            "replicasets" => "replicasets.json",
+            "jobs" => "jobs.json",
             _ => return Resp::status(404, "not found"),
         };
         Resp::json(fixture(file))
@@ -224,6 +226,31 @@ async fn intermediate_watch_events_are_applied() {
 }
 
 #[tokio::test]
+async fn pod_role_attach_metadata() {
+    let (server, log) = api_server().await;
+    let cfg = config("role: pod\nattach_metadata: {deployment: true, job: true, cronjob: true, node: true}\n");
+    let mut rx = start(&cfg, &server);
+    let g = wait_for(&mut rx, |g| {
+        g.len() == 2
+            && g.iter().any(|g| g.labels.contains("__meta_kubernetes_pod_deployment_name"))
+            && g.iter().any(|g| g.labels.contains("__meta_kubernetes_pod_cronjob_name"))
+            && g.iter().any(|g| g.labels.contains("__meta_kubernetes_node_name"))
+    })
+    .await;
+    let web1 = group(&g, "pod/default/web-1");
+    assert_eq!(web1.labels.get("__meta_kubernetes_pod_deployment_name"), Some("web"));
+    assert_eq!(web1.labels.get("__meta_kubernetes_node_label_kubernetes_io_os"), Some("linux"));
+    let job = group(&g, "pod/default/pending-1");
+    assert_eq!(job.labels.get("__meta_kubernetes_pod_job_name"), Some("backup-28000000"));
+    assert_eq!(job.labels.get("__meta_kubernetes_pod_cronjob_name"), Some("backup"));
+    let paths: Vec<String> = log.lock().unwrap().iter().map(|r| r.path().to_string()).collect();
+    assert!(
+        paths.iter().any(|p| p == "/apis/apps/v1/replicasets") && paths.iter().any(|p| p == "/apis/batch/v1/jobs"),
+        "{paths:?}"
+    );
+}
+
+#[tokio::test]
 async fn service_role() {
     let (server, _) = api_server().await;
     let mut rx = start(&config("role: service\nnamespaces:\n  names: [default]\n"), &server);
@@ -317,11 +344,12 @@ async fn endpointslice_role() {
     let s = &g[0];
     assert_eq!(s.source, "endpointslice/default/web-abc12");
     assert_eq!(s.labels.get("__meta_kubernetes_endpointslice_name"), Some("web-abc12"));
-    assert_eq!(s.labels.get("__meta_kubernetes_endpointslice_address_type"), Some("IPv4"));
+    assert_eq!(s.labels.get("__meta_kubernetes_endpointslice_address_type"), None);
     assert_eq!(s.labels.get("__meta_kubernetes_namespace_label_team"), Some("core"));
     let t = &s.targets[0];
     for (k, v) in [
         ("__address__", "10.1.0.5:8080"),
+        ("__meta_kubernetes_endpointslice_address_type", "IPv4"),
         ("__meta_kubernetes_endpointslice_port", "8080"),
         ("__meta_kubernetes_endpointslice_port_name", "http"),
         ("__meta_kubernetes_endpointslice_port_protocol", "TCP"),
@@ -340,6 +368,8 @@ async fn endpointslice_role() {
         assert_eq!(t.get(k), Some(v), "{k} in {t}");
     }
     assert_eq!(s.targets[1].get("__address__"), Some("10.1.0.5:9090"));
+    // Only targets from the slice itself carry the slice's endpoint labels.
+    assert_eq!(s.targets[1].get("__meta_kubernetes_endpointslice_address_type"), None);
     let paths: Vec<String> = log.lock().unwrap().iter().map(|r| r.path().to_string()).collect();
     assert!(paths.iter().any(|p| p == "/apis/discovery.k8s.io/v1/endpointslices"), "{paths:?}");
 }

@@ -330,7 +330,7 @@ async fn dns_provider() {
 
     // A server that never answers: the provider reports an error.
     let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut rx = start(DnsDiscovery::new(&a_cfg, silent.local_addr().unwrap()));
+    let mut rx = start(DnsDiscovery::new(&a_cfg, silent.local_addr().unwrap()).timeout(Duration::from_millis(100)));
     let e = next_error(&mut rx).await;
     assert_eq!(e.kind, DiscoveryErrorKind::Dns("timeout".into()));
 }

@@ -12,7 +12,6 @@
 //! Credentials come from `api_server` plus `<http_config>`, from a kubeconfig file (server,
 //! CA, token or token file, client certificate and key, basic auth), or in-cluster from the
 //! service account (`KUBERNETES_SERVICE_HOST`/`_PORT`, token and CA files).
-//! `attach_metadata` `deployment`, `job` and `cronjob` are accepted but not yet joined.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -214,6 +213,8 @@ enum Resource {
     EndpointSlices,
     Ingresses,
     Namespaces,
+    ReplicaSets,
+    Jobs,
 }
 
 impl Resource {
@@ -226,6 +227,8 @@ impl Resource {
             Resource::Endpoints => ("/api/v1", "endpoints", true),
             Resource::EndpointSlices => ("/apis/discovery.k8s.io/v1", "endpointslices", true),
             Resource::Ingresses => ("/apis/networking.k8s.io/v1", "ingresses", true),
+            Resource::ReplicaSets => ("/apis/apps/v1", "replicasets", true),
+            Resource::Jobs => ("/apis/batch/v1", "jobs", true),
         };
         match namespace {
             Some(ns) if namespaced => format!("{group}/namespaces/{ns}/{name}"),
@@ -241,7 +244,7 @@ impl Resource {
             Resource::Endpoints => KubernetesRole::Endpoints,
             Resource::EndpointSlices => KubernetesRole::EndpointSlice,
             Resource::Ingresses => KubernetesRole::Ingress,
-            Resource::Namespaces => return None,
+            Resource::Namespaces | Resource::ReplicaSets | Resource::Jobs => return None,
         })
     }
 }
@@ -262,9 +265,18 @@ pub struct KubernetesDiscovery {
     client: HttpClient,
     namespaces: Vec<String>,
     selectors: BTreeMap<KubernetesRole, (Option<String>, Option<String>)>,
-    attach_node: bool,
-    attach_namespace: bool,
+    attach: Attach,
     retry: Duration,
+}
+
+/// Which `attach_metadata` joins apply to the role.
+#[derive(Debug, Clone, Copy, Default)]
+struct Attach {
+    node: bool,
+    namespace: bool,
+    deployment: bool,
+    job: bool,
+    cronjob: bool,
 }
 
 impl KubernetesDiscovery {
@@ -304,9 +316,14 @@ impl KubernetesDiscovery {
             client,
             namespaces,
             selectors,
-            attach_node: attach.node
-                && matches!(role, KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice),
-            attach_namespace: attach.namespace && role != KubernetesRole::Node,
+            attach: Attach {
+                node: attach.node
+                    && matches!(role, KubernetesRole::Pod | KubernetesRole::Endpoints | KubernetesRole::EndpointSlice),
+                namespace: attach.namespace && role != KubernetesRole::Node,
+                deployment: attach.deployment && role == KubernetesRole::Pod,
+                job: attach.job && role == KubernetesRole::Pod,
+                cronjob: attach.cronjob && role == KubernetesRole::Pod,
+            },
             retry: Duration::from_secs(1),
         })
     }
@@ -329,11 +346,17 @@ impl KubernetesDiscovery {
         if matches!(self.role, KubernetesRole::Endpoints | KubernetesRole::EndpointSlice) {
             r.extend([Resource::Pods, Resource::Services]);
         }
-        if self.attach_node {
+        if self.attach.node {
             r.push(Resource::Nodes);
         }
-        if self.attach_namespace {
+        if self.attach.namespace {
             r.push(Resource::Namespaces);
+        }
+        if self.attach.deployment {
+            r.push(Resource::ReplicaSets);
+        }
+        if self.attach.job || self.attach.cronjob {
+            r.push(Resource::Jobs);
         }
         r
     }
@@ -393,8 +416,16 @@ impl KubernetesDiscovery {
                 return;
             }
             loop {
-                let watch_url =
-                    self.url(res, ns, &[("watch", "1"), ("resourceVersion", &rv), ("allowWatchBookmarks", "true")]);
+                let watch_url = self.url(
+                    res,
+                    ns,
+                    &[
+                        ("watch", "1"),
+                        ("resourceVersion", &rv),
+                        ("allowWatchBookmarks", "true"),
+                        ("timeoutSeconds", "300"),
+                    ],
+                );
                 match self.watch(&watch_url, ns, &store, &mut rv, &changed).await {
                     WatchEnd::Closed => continue,
                     WatchEnd::Gone => continue 'relist,
@@ -590,7 +621,7 @@ impl Discoverer for KubernetesDiscovery {
                 // Coalesce a burst of changes into one rebuild.
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 while rx.try_recv().is_ok() {}
-                let groups = build_groups(me.role, &stores, me.attach_node, me.attach_namespace);
+                let groups = build_groups(me.role, &stores, me.attach);
                 if published.as_ref() != Some(&groups) {
                     published = Some(groups.clone());
                     if !sink.groups(groups).await {
@@ -697,7 +728,7 @@ fn node_group(node: &Value) -> TargetGroup {
 }
 
 /// The pod-level labels (group labels of the pod role).
-fn pod_labels(out: &mut Pairs, pod: &Value) {
+fn pod_labels(out: &mut Pairs, pod: &Value, ctx: &Context) {
     let p = format!("{META}pod");
     let m = &pod["metadata"];
     put(out, NAMESPACE_LABEL, s(&m["namespace"]));
@@ -714,11 +745,34 @@ fn pod_labels(out: &mut Pairs, pod: &Value) {
     put(out, format!("{p}_node_name"), s(&pod["spec"]["nodeName"]));
     put(out, format!("{p}_host_ip"), s(&pod["status"]["hostIP"]));
     put(out, format!("{p}_uid"), s(&m["uid"]));
-    if let Some(owner) = m["ownerReferences"].as_array().into_iter().flatten().find(|o| o["controller"] == true) {
-        put(out, format!("{p}_controller_kind"), s(&owner["kind"]));
-        put(out, format!("{p}_controller_name"), s(&owner["name"]));
+    if let Some(owner) = controller(pod) {
+        let (kind, name) = (s(&owner["kind"]), s(&owner["name"]));
+        put(out, format!("{p}_controller_kind"), kind);
+        put(out, format!("{p}_controller_name"), name);
+        let ns = s(&m["namespace"]);
+        let owner_of = |store: &BTreeMap<String, Value>, want: &str| {
+            store
+                .get(&format!("{ns}/{name}"))
+                .and_then(controller)
+                .filter(|o| s(&o["kind"]) == want)
+                .map(|o| s(&o["name"]).to_string())
+        };
+        if ctx.attach.deployment && kind == "ReplicaSet" {
+            put(out, format!("{p}_deployment_name"), owner_of(&ctx.replicasets, "Deployment").unwrap_or_default());
+        }
+        if ctx.attach.job && kind == "Job" {
+            put(out, format!("{p}_job_name"), name);
+        }
+        if ctx.attach.cronjob && kind == "Job" {
+            put(out, format!("{p}_cronjob_name"), owner_of(&ctx.jobs, "CronJob").unwrap_or_default());
+        }
     }
     object_meta(out, &p, pod);
+}
+
+/// The owner reference marked as controller.
+fn controller(obj: &Value) -> Option<&Value> {
+    obj["metadata"]["ownerReferences"].as_array().into_iter().flatten().find(|o| o["controller"] == true)
 }
 
 /// `(container, is_init)` for every container of a pod.
@@ -762,7 +816,7 @@ fn protocol(v: &Value) -> &str {
 fn pod_group(pod: &Value, ctx: &Context) -> TargetGroup {
     let m = &pod["metadata"];
     let mut group = Pairs::new();
-    pod_labels(&mut group, pod);
+    pod_labels(&mut group, pod, ctx);
     ctx.extra(&mut group, s(&m["namespace"]), Some(s(&pod["spec"]["nodeName"])));
     let ip = s(&pod["status"]["podIP"]);
     let mut targets = Vec::new();
@@ -888,17 +942,18 @@ struct Context {
     services: BTreeMap<String, Value>,
     nodes: BTreeMap<String, Value>,
     namespaces: BTreeMap<String, Value>,
-    attach_node: bool,
-    attach_namespace: bool,
+    replicasets: BTreeMap<String, Value>,
+    jobs: BTreeMap<String, Value>,
+    attach: Attach,
 }
 
 impl Context {
     /// `attach_metadata` labels for an object in `ns` on `node`.
     fn extra(&self, out: &mut Pairs, ns: &str, node: Option<&str>) {
-        if self.attach_namespace {
+        if self.attach.namespace {
             namespace_labels(out, self.namespaces.get(&format!("/{ns}")));
         }
-        if self.attach_node
+        if self.attach.node
             && let Some(node) = node.and_then(|n| self.nodes.get(&format!("/{n}")))
         {
             node_labels(out, node);
@@ -923,7 +978,7 @@ fn extra_pod_ports(pod: &Value, seen: &[(u64, String)], ctx: &Context, targets: 
             }
             let mut t = base.clone();
             put(&mut t, ADDRESS_LABEL, host_port(ip, number as u16));
-            pod_labels(&mut t, pod);
+            pod_labels(&mut t, pod, ctx);
             ctx.extra(&mut t, s(&pod["metadata"]["namespace"]), Some(s(&pod["spec"]["nodeName"])));
             container_labels(&mut t, pod, c, false);
             port_labels(&mut t, port);
@@ -934,7 +989,7 @@ fn extra_pod_ports(pod: &Value, seen: &[(u64, String)], ctx: &Context, targets: 
 
 /// For an endpoint backed by a pod: pod labels and those of the container declaring `port`.
 fn attach_pod(t: &mut Pairs, pod: &Value, port: u64, proto: &str, ctx: &Context) {
-    pod_labels(t, pod);
+    pod_labels(t, pod, ctx);
     ctx.extra(t, s(&pod["metadata"]["namespace"]), Some(s(&pod["spec"]["nodeName"])));
     for (c, init) in containers(pod) {
         for cp in c["ports"].as_array().into_iter().flatten() {
@@ -965,7 +1020,7 @@ fn endpoints_group(ep: &Value, ctx: &Context) -> TargetGroup {
     if let Some(svc) = ctx.services.get(&format!("{ns}/{name}")) {
         service_labels(&mut group, svc);
     }
-    if ctx.attach_namespace {
+    if ctx.attach.namespace {
         namespace_labels(&mut group, ctx.namespaces.get(&format!("/{ns}")));
     }
     let mut targets = Vec::new();
@@ -1013,13 +1068,12 @@ fn endpointslice_group(slice: &Value, ctx: &Context) -> TargetGroup {
     let mut group = Pairs::new();
     put(&mut group, NAMESPACE_LABEL, ns);
     put(&mut group, format!("{p}_name"), name);
-    put(&mut group, format!("{p}_address_type"), s(&slice["addressType"]));
     object_meta(&mut group, &p, slice);
     let svc_name = s(&m["labels"]["kubernetes.io/service-name"]);
     if let Some(svc) = ctx.services.get(&format!("{ns}/{svc_name}")) {
         service_labels(&mut group, svc);
     }
-    if ctx.attach_namespace {
+    if ctx.attach.namespace {
         namespace_labels(&mut group, ctx.namespaces.get(&format!("/{ns}")));
     }
     let mut targets = Vec::new();
@@ -1031,6 +1085,7 @@ fn endpointslice_group(slice: &Value, ctx: &Context) -> TargetGroup {
             let Some(addr) = ep["addresses"].as_array().and_then(|a| a.first()).map(s) else { continue };
             let mut t = Pairs::new();
             put(&mut t, ADDRESS_LABEL, host_port(addr, number as u16));
+            put(&mut t, format!("{p}_address_type"), s(&slice["addressType"]));
             put(&mut t, format!("{p}_port"), num(&port["port"]));
             put(&mut t, format!("{p}_port_name"), s(&port["name"]));
             put(&mut t, format!("{p}_port_protocol"), proto);
@@ -1069,14 +1124,15 @@ fn endpointslice_group(slice: &Value, ctx: &Context) -> TargetGroup {
     TargetGroup { source: format!("endpointslice/{ns}/{name}"), targets, labels: labels_of(group) }
 }
 
-fn build_groups(role: KubernetesRole, stores: &Stores, attach_node: bool, attach_namespace: bool) -> Vec<TargetGroup> {
+fn build_groups(role: KubernetesRole, stores: &Stores, attach: Attach) -> Vec<TargetGroup> {
     let ctx = Context {
         pods: stores.get(Resource::Pods),
         services: stores.get(Resource::Services),
         nodes: stores.get(Resource::Nodes),
         namespaces: stores.get(Resource::Namespaces),
-        attach_node,
-        attach_namespace,
+        replicasets: stores.get(Resource::ReplicaSets),
+        jobs: stores.get(Resource::Jobs),
+        attach,
     };
     match role {
         KubernetesRole::Node => ctx.nodes.values().map(node_group).collect(),
