@@ -650,6 +650,17 @@ fn default_metrics_path() -> String {
     "/metrics".to_string()
 }
 
+/// Makes a relative file name relative to `dir`, as Prometheus does with names in a
+/// configuration file.
+fn resolve(dir: &Path, f: &mut Option<String>) {
+    if let Some(name) = f
+        && !name.is_empty()
+        && Path::new(name.as_str()).is_relative()
+    {
+        *name = dir.join(name.as_str()).display().to_string();
+    }
+}
+
 /// Declares a struct that embeds the `<http_config>` fields inline (serde cannot combine
 /// `flatten` with `deny_unknown_fields`), plus an accessor that collects them.
 macro_rules! with_http_config {
@@ -690,6 +701,28 @@ macro_rules! with_http_config {
         }
 
         impl $name {
+            /// Makes the relative file names of the `<http_config>` part relative to `dir`.
+            fn resolve_http_paths(&mut self, dir: &Path) {
+                if let Some(b) = &mut self.basic_auth {
+                    resolve(dir, &mut b.username_file);
+                    resolve(dir, &mut b.password_file);
+                }
+                if let Some(a) = &mut self.authorization {
+                    resolve(dir, &mut a.credentials_file);
+                }
+                let t = &mut self.tls_config;
+                for f in [&mut t.ca_file, &mut t.cert_file, &mut t.key_file] {
+                    resolve(dir, f);
+                }
+                for h in self.http_headers.values_mut() {
+                    for f in &mut h.files {
+                        if Path::new(f.as_str()).is_relative() {
+                            *f = dir.join(f.as_str()).display().to_string();
+                        }
+                    }
+                }
+            }
+
             /// The `<http_config>` part of this entry.
             pub fn http_client_config(&self) -> HttpClientConfig {
                 HttpClientConfig {
@@ -723,7 +756,7 @@ with_http_config! {
 }
 
 /// The kind of Kubernetes object a `kubernetes_sd_configs` entry discovers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KubernetesRole {
     /// One target per node.
@@ -1196,7 +1229,33 @@ impl Config {
             column: None,
             kind: ConfigErrorKind::Io(format!("{}: {e}", path.display())),
         })?;
-        Config::from_yaml(&text)
+        let mut cfg = Config::from_yaml(&text)?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        cfg.resolve_paths(dir);
+        Ok(cfg)
+    }
+
+    /// Makes every relative file name (file SD patterns, kubeconfig, credential, CA,
+    /// certificate and key files) relative to `dir`, normally the configuration file's
+    /// directory; [`Config::load_file`] does this.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        for sc in &mut self.scrape_configs {
+            sc.resolve_http_paths(dir);
+            for f in &mut sc.file_sd_configs {
+                for p in &mut f.files {
+                    if Path::new(p.as_str()).is_relative() {
+                        *p = dir.join(p.as_str()).display().to_string();
+                    }
+                }
+            }
+            for h in &mut sc.http_sd_configs {
+                h.resolve_http_paths(dir);
+            }
+            for k in &mut sc.kubernetes_sd_configs {
+                k.resolve_http_paths(dir);
+                resolve(dir, &mut k.kubeconfig_file);
+            }
+        }
     }
 
     /// The scrape config for `job`.

@@ -190,6 +190,26 @@ serde_via_str!(ByteSize, "a size such as 512MB");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn duration_display_parse_round_trip(ms in 0u64..(200 * YEAR)) {
+            let d = PromDuration(Duration::from_millis(ms));
+            prop_assert_eq!(d.to_string().parse::<PromDuration>().unwrap(), d);
+        }
+
+        #[test]
+        fn size_display_parse_round_trip(n in 0u64..(1 << 50), shift in 0u32..13) {
+            let b = ByteSize(n << shift);
+            prop_assert_eq!(b.to_string().parse::<ByteSize>().unwrap(), b);
+        }
+
+        #[test]
+        fn duration_parse_never_panics(s in "[0-9a-z]{0,12}") {
+            let _ = s.parse::<PromDuration>();
+        }
+    }
 
     #[track_caller]
     fn check(input: &str, want: Option<u64>) {

@@ -248,3 +248,25 @@ fn error_is_typed() {
     assert_eq!((e.line, e.job.as_deref()), (Some(3), Some("b")));
     assert_eq!(e.path, "scrape_configs[0].honor_labels");
 }
+
+#[test]
+fn load_file_resolves_relative_paths() {
+    let dir = std::env::temp_dir().join(format!("ember-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("prometheus.yml");
+    std::fs::write(
+        &path,
+        "scrape_configs:\n  - job_name: a\n    authorization: {credentials_file: token}\n    tls_config: {ca_file: /abs/ca.pem}\n    file_sd_configs: [{files: ['sd/*.json']}]\n    kubernetes_sd_configs: [{role: pod, kubeconfig_file: kube.yml}]\n",
+    )
+    .unwrap();
+    let c = Config::load_file(&path).unwrap();
+    let a = &c.scrape_configs[0];
+    let d = dir.display();
+    assert_eq!(a.authorization.as_ref().unwrap().credentials_file, Some(format!("{d}/token")));
+    assert_eq!(a.tls_config.ca_file.as_deref(), Some("/abs/ca.pem"));
+    assert_eq!(a.file_sd_configs[0].files, vec![format!("{d}/sd/*.json")]);
+    assert_eq!(a.kubernetes_sd_configs[0].kubeconfig_file, Some(format!("{d}/kube.yml")));
+    let e = Config::load_file(dir.join("missing.yml")).unwrap_err();
+    assert!(matches!(e.kind, ConfigErrorKind::Io(_)));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -330,7 +330,7 @@ async fn dns_provider() {
 
     // A server that never answers: the provider reports an error.
     let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut rx = start(DnsDiscovery::new(&a_cfg, silent.local_addr().unwrap()));
+    let mut rx = start(DnsDiscovery::new(&a_cfg, silent.local_addr().unwrap()).timeout(Duration::from_millis(100)));
     let e = next_error(&mut rx).await;
     assert_eq!(e.kind, DiscoveryErrorKind::Dns("timeout".into()));
 }
@@ -378,4 +378,48 @@ async fn manager_coalesces_per_job() {
     assert_eq!(manager.state().job("a").len(), 3);
     assert_eq!(state.job("missing"), &[] as &[TargetGroup]);
     let _ = Labels::empty();
+}
+
+#[tokio::test]
+async fn manager_reports_and_clears_provider_errors() {
+    let healthy = Arc::new(Mutex::new(false));
+    let h = healthy.clone();
+    let (addr, _log) =
+        serve(
+            move |_| {
+                if *h.lock().unwrap() { Resp::json(r#"[{"targets": ["h:1"]}]"#) } else { Resp::status(503, "down") }
+            },
+        )
+        .await;
+    let cfg = Config::from_yaml(&format!(
+        "scrape_configs:\n  - job_name: a\n    static_configs: [{{targets: ['s:1']}}]\n    http_sd_configs: [{{url: 'http://{addr}/sd', refresh_interval: 100ms}}]\n"
+    ))
+    .unwrap();
+    let all = providers(&cfg.scrape_configs[0], &ProviderOptions::default())
+        .unwrap()
+        .into_iter()
+        .map(|(name, p)| ("a".to_string(), name, p))
+        .collect();
+    let manager = Manager::start(all, Duration::from_millis(20));
+    let mut sub = manager.subscribe();
+    let key = ("a".to_string(), "http_sd_configs[0]".to_string());
+    let wait = |pred: fn(&ember_discovery::discovery::DiscoveryState, &(String, String)) -> bool| {
+        let mut sub = sub.clone();
+        let key = key.clone();
+        async move {
+            loop {
+                tokio::time::timeout(Duration::from_secs(10), sub.changed()).await.unwrap().unwrap();
+                let s = sub.borrow().clone();
+                if pred(&s, &key) {
+                    return s;
+                }
+            }
+        }
+    };
+    let s = wait(|s, k| s.errors.contains_key(k) && s.job("a").len() == 1).await;
+    assert!(s.errors[&key].to_string().contains("503"), "{:?}", s.errors);
+    *healthy.lock().unwrap() = true;
+    let s = wait(|s, k| !s.errors.contains_key(k) && s.job("a").len() == 2).await;
+    assert!(s.errors.is_empty());
+    sub.mark_unchanged();
 }

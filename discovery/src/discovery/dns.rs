@@ -166,8 +166,22 @@ fn decode_reply(msg: &[u8], id: u16, qtype: u16) -> Result<(bool, Vec<Record>), 
     Ok((truncated, out))
 }
 
-/// Asks `server` for the `rtype` records of `name`.
+/// How long to wait for each of the three UDP attempts by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks `server` for the `rtype` records of `name`, waiting [`DEFAULT_TIMEOUT`] per attempt.
 pub async fn lookup(server: SocketAddr, name: &str, rtype: DnsRecordType) -> Result<Vec<Record>, String> {
+    lookup_with_timeout(server, name, rtype, DEFAULT_TIMEOUT).await
+}
+
+/// Asks `server` for the `rtype` records of `name`, waiting `timeout` per UDP attempt (three
+/// attempts) and for a TCP retry.
+pub async fn lookup_with_timeout(
+    server: SocketAddr,
+    name: &str,
+    rtype: DnsRecordType,
+    timeout: Duration,
+) -> Result<Vec<Record>, String> {
     let id = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos()
         & 0xFFFF) as u16;
     let query = encode_query(id, name, rtype.code())?;
@@ -178,10 +192,10 @@ pub async fn lookup(server: SocketAddr, name: &str, rtype: DnsRecordType) -> Res
     let mut last_err = String::from("timeout");
     for _ in 0..3 {
         sock.send(&query).await.map_err(|e| e.to_string())?;
-        match tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf)).await {
+        match tokio::time::timeout(timeout, sock.recv(&mut buf)).await {
             Ok(Ok(n)) => match decode_reply(&buf[..n], id, rtype.code()) {
                 Ok((false, recs)) => return Ok(recs),
-                Ok((true, _)) => return lookup_tcp(server, &query, id, rtype).await,
+                Ok((true, _)) => return lookup_tcp(server, &query, id, rtype, timeout).await,
                 Err(e) => last_err = e,
             },
             Ok(Err(e)) => last_err = e.to_string(),
@@ -191,7 +205,13 @@ pub async fn lookup(server: SocketAddr, name: &str, rtype: DnsRecordType) -> Res
     Err(last_err)
 }
 
-async fn lookup_tcp(server: SocketAddr, query: &[u8], id: u16, rtype: DnsRecordType) -> Result<Vec<Record>, String> {
+async fn lookup_tcp(
+    server: SocketAddr,
+    query: &[u8],
+    id: u16,
+    rtype: DnsRecordType,
+    timeout: Duration,
+) -> Result<Vec<Record>, String> {
     let fut = async {
         let mut s = TcpStream::connect(server).await.map_err(|e| e.to_string())?;
         let mut framed = (query.len() as u16).to_be_bytes().to_vec();
@@ -202,7 +222,7 @@ async fn lookup_tcp(server: SocketAddr, query: &[u8], id: u16, rtype: DnsRecordT
         s.read_exact(&mut msg).await.map_err(|e| e.to_string())?;
         decode_reply(&msg, id, rtype.code()).map(|(_, r)| r)
     };
-    tokio::time::timeout(Duration::from_secs(5), fut).await.map_err(|_| "timeout".to_string())?
+    tokio::time::timeout(timeout, fut).await.map_err(|_| "timeout".to_string())?
 }
 
 /// A DNS SD provider.
@@ -213,6 +233,7 @@ pub struct DnsDiscovery {
     port: u16,
     refresh: Duration,
     server: SocketAddr,
+    timeout: Duration,
 }
 
 impl DnsDiscovery {
@@ -224,7 +245,14 @@ impl DnsDiscovery {
             port: cfg.port.unwrap_or(0),
             refresh: cfg.refresh_interval.get(),
             server,
+            timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// How long to wait per query attempt; default [`DEFAULT_TIMEOUT`].
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
     }
 
     /// The group for one name's records (source: the name).
@@ -262,7 +290,7 @@ impl Discoverer for DnsDiscovery {
             loop {
                 let was_failed = std::mem::take(&mut failed);
                 for name in &self.names {
-                    match lookup(self.server, name, self.rtype).await {
+                    match lookup_with_timeout(self.server, name, self.rtype, self.timeout).await {
                         Ok(recs) => {
                             groups.insert(name.clone(), self.group(name, &recs));
                         }

@@ -10,7 +10,7 @@
 pub mod dns;
 pub mod file;
 pub mod http;
-// KUBE pub mod kubernetes;
+pub mod kubernetes;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -203,8 +203,10 @@ pub fn providers(cfg: &ScrapeConfig, opts: &ProviderOptions) -> Result<Vec<Named
     for (i, c) in cfg.http_sd_configs.iter().enumerate() {
         out.push((format!("http_sd_configs[{i}]"), Box::new(http::HttpDiscovery::new(c)?)));
     }
-    // KUBE_BEGIN
-    // KUBE_END
+    for (i, c) in cfg.kubernetes_sd_configs.iter().enumerate() {
+        let d = kubernetes::KubernetesDiscovery::new(c, opts.kubernetes_service_account_dir.as_deref())?;
+        out.push((format!("kubernetes_sd_configs[{i}]"), Box::new(d)));
+    }
     Ok(out)
 }
 

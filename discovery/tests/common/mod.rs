@@ -16,15 +16,29 @@ pub struct Resp {
     pub body: Vec<u8>,
     /// Keep the connection open after the body (a watch that has nothing more to say).
     pub keep_open: bool,
+    /// Wait this long before sending anything.
+    pub delay: Duration,
 }
 
 impl Resp {
     pub fn json(body: impl Into<Vec<u8>>) -> Resp {
-        Resp { status: 200, content_type: "application/json", body: body.into(), keep_open: false }
+        Resp {
+            status: 200,
+            content_type: "application/json",
+            body: body.into(),
+            keep_open: false,
+            delay: Duration::ZERO,
+        }
     }
 
     pub fn status(status: u16, body: &str) -> Resp {
-        Resp { status, content_type: "text/plain", body: body.as_bytes().to_vec(), keep_open: false }
+        Resp {
+            status,
+            content_type: "text/plain",
+            body: body.as_bytes().to_vec(),
+            keep_open: false,
+            delay: Duration::ZERO,
+        }
     }
 }
 
@@ -107,6 +121,7 @@ where
                 let req = Req { target, headers };
                 log.lock().unwrap().push(req.clone());
                 let resp = handler(&req);
+                tokio::time::sleep(resp.delay).await;
                 let head = format!(
                     "HTTP/1.1 {} X\r\nContent-Type: {}\r\nConnection: close\r\n\r\n",
                     resp.status, resp.content_type
