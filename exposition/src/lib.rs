@@ -80,12 +80,12 @@ mod lex;
 mod matcher;
 mod model;
 pub mod names;
-#[cfg(feature = "relabel")]
-pub mod relabel;
 pub mod openmetrics;
-pub mod text;
 #[cfg(feature = "protobuf")]
 pub mod protobuf;
+#[cfg(feature = "relabel")]
+pub mod relabel;
+pub mod text;
 
 pub use labels::{Label, Labels, LabelsBuilder};
 pub use lex::{Entry, ExemplarRef, Found, LabelIter, LabelsRef, ParseError, ParseErrorKind, SampleRef};

@@ -77,7 +77,9 @@ const MAX_SET_MATCHES: usize = 256;
 
 #[derive(Clone)]
 struct CompiledRegex {
-    re: Regex,
+    /// The compiled automaton; `None` when a fast path below decides every match, which
+    /// saves compiling it (the costliest part of parsing a selector like `{job=~"a|b"}`).
+    re: Option<Regex>,
     /// The finite set of strings the regex matches, when small.
     set: Option<Vec<String>>,
     /// A literal prefix when the regex is `prefix.*`.
@@ -171,7 +173,7 @@ impl Matcher {
         if let Some(p) = &c.prefix {
             return v.starts_with(p.as_str());
         }
-        c.re.is_match(v)
+        c.re.as_ref().is_some_and(|re| re.is_match(v))
     }
 
     /// Whether the matcher accepts the series `labels`.
@@ -249,16 +251,14 @@ impl fmt::Debug for Matcher {
 
 fn compile(name: &str, pattern: &str) -> Result<CompiledRegex, MatcherError> {
     let err = |message: String| MatcherError { name: name.to_string(), pattern: pattern.to_string(), message };
-    let anchored = format!("^(?s:{pattern})$");
-    let re = Regex::new(&anchored).map_err(|e| err(e.to_string()))?;
-    // Analyse the unanchored pattern with the same flags.
+    // Parse (and so validate) the pattern with the flags the anchored form uses.
     let hir = regex_syntax::ParserBuilder::new()
         .dot_matches_new_line(true)
         .build()
         .parse(pattern)
         .map_err(|e| err(e.to_string()))?;
     let hir = strip_captures(&hir);
-    let mut c = CompiledRegex { re, set: None, prefix: None, match_all: false, match_non_empty: false };
+    let mut c = CompiledRegex { re: None, set: None, prefix: None, match_all: false, match_non_empty: false };
     if is_any_char_star(&hir, 0) {
         c.match_all = true;
     } else if is_any_char_star(&hir, 1) {
@@ -267,15 +267,18 @@ fn compile(name: &str, pattern: &str) -> Result<CompiledRegex, MatcherError> {
         set.sort();
         set.dedup();
         c.set = Some(set);
-    } else if let HirKind::Concat(parts) = hir.kind() {
-        if let [head @ .., last] = parts.as_slice() {
-            if is_any_char_star(last, 0) && !head.is_empty() {
-                let mut prefix = String::new();
-                if head.iter().all(|h| literal_into(h, &mut prefix)) {
-                    c.prefix = Some(prefix);
-                }
-            }
+    } else if let HirKind::Concat(parts) = hir.kind()
+        && let [head @ .., last] = parts.as_slice()
+        && is_any_char_star(last, 0)
+        && !head.is_empty()
+    {
+        let mut prefix = String::new();
+        if head.iter().all(|h| literal_into(h, &mut prefix)) {
+            c.prefix = Some(prefix);
         }
+    }
+    if !(c.match_all || c.match_non_empty || c.set.is_some() || c.prefix.is_some()) {
+        c.re = Some(Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| err(e.to_string()))?);
     }
     Ok(c)
 }
@@ -433,6 +436,22 @@ mod tests {
         assert!(Matcher::regex("x", "a+").unwrap().set_matches().is_none());
         let m = Matcher::regex("x", "(?i)ab").unwrap();
         assert_eq!(m.set_matches().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_regex() {
+        let cases = ["a|b|c", "(foo|foobar)", "host-1.*", ".*", ".+", "(?i)ab", "x?y", "a{2}b", "[a-c]z", "é|ü"];
+        let inputs = [
+            "", "a", "b", "c", "d", "foo", "foobar", "host-1", "host-12", "AB", "ab", "aB", "y", "xy", "aab", "az",
+            "cz", "é", "\n",
+        ];
+        for p in cases {
+            let m = Matcher::regex("x", p).unwrap();
+            let re = Regex::new(&format!("^(?s:{p})$")).unwrap();
+            for i in inputs {
+                assert_eq!(m.matches(i), re.is_match(i), "{p} on {i:?}");
+            }
+        }
     }
 
     #[test]
