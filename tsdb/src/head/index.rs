@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ember_exposition::{MatchType, Matcher};
 use hashbrown::HashMap;
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 /// Postings of one label name, by value in string order (so prefixes are ranges).
 pub(crate) type Values = BTreeMap<Arc<str>, RoaringBitmap>;
@@ -31,14 +31,14 @@ enum Part<'a> {
     Nothing,
 }
 
-fn union<'a>(mut it: impl Iterator<Item = &'a RoaringBitmap>) -> Cow<'a, RoaringBitmap> {
+fn union<'a>(it: impl Iterator<Item = &'a RoaringBitmap>) -> Cow<'a, RoaringBitmap> {
+    let mut it = it.peekable();
     let Some(first) = it.next() else { return Cow::Owned(RoaringBitmap::new()) };
-    let Some(second) = it.next() else { return Cow::Borrowed(first) };
-    let mut acc = first | second;
-    for b in it {
-        acc |= b;
+    if it.peek().is_none() {
+        return Cow::Borrowed(first);
     }
-    Cow::Owned(acc)
+    // Roaring's multi-way union merges container by container, much faster than a chain of `|=`.
+    Cow::Owned(std::iter::once(first).chain(it).union())
 }
 
 impl Index {

@@ -344,6 +344,13 @@ impl Head {
         Ok(HeadQuerier { head: Arc::clone(&self.inner), mint, maxt, seen })
     }
 
+    /// The references of series matching every matcher, resolved on the index alone
+    /// (series without samples included); no matchers select nothing.
+    pub fn series_refs(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
+        let ids = self.inner.index.read().postings_for_matchers(matchers);
+        ids.iter().map(|id| SeriesRef(id as u64)).collect()
+    }
+
     /// Number of series.
     pub fn num_series(&self) -> usize {
         self.inner.index.read().all().len() as usize
