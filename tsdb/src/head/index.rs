@@ -32,13 +32,28 @@ enum Part<'a> {
 }
 
 fn union<'a>(it: impl Iterator<Item = &'a RoaringBitmap>) -> Cow<'a, RoaringBitmap> {
-    let mut it = it.peekable();
-    let Some(first) = it.next() else { return Cow::Owned(RoaringBitmap::new()) };
-    if it.peek().is_none() {
-        return Cow::Borrowed(first);
+    let bitmaps: Vec<&RoaringBitmap> = it.collect();
+    match bitmaps.as_slice() {
+        [] => return Cow::Owned(RoaringBitmap::new()),
+        [one] => return Cow::Borrowed(one),
+        _ => {}
     }
-    // Roaring's multi-way union merges container by container, much faster than a chain of `|=`.
-    Cow::Owned(std::iter::once(first).chain(it).union())
+    let total: u64 = bitmaps.iter().map(|b| b.len()).sum();
+    let max = bitmaps.iter().filter_map(|b| b.max()).max().unwrap_or(0) as u64;
+    // Many small bitmaps (a label with thousands of values) merge slowly container by
+    // container; setting bits in a flat bitset and converting once is linear. Used when
+    // the bitset costs at most 8 bytes per id.
+    if bitmaps.len() >= 32 && max / 8 <= total * 8 {
+        let mut bits = vec![0u8; (max / 8 + 1) as usize];
+        for b in &bitmaps {
+            for id in b.iter() {
+                bits[(id >> 3) as usize] |= 1 << (id & 7);
+            }
+        }
+        return Cow::Owned(RoaringBitmap::from_lsb0_bytes(0, &bits));
+    }
+    // Roaring's multi-way union merges container by container, faster than a chain of `|=`.
+    Cow::Owned(bitmaps.into_iter().union())
 }
 
 impl Index {
@@ -248,6 +263,15 @@ mod tests {
         idx.remove(2, series[2].iter().map(|l| (l.name.as_str(), l.value.as_str())));
         assert!(idx.values("extra").is_none());
         assert_eq!(idx.all().len(), 3);
+    }
+
+    #[test]
+    fn unions_agree_with_naive() {
+        for (n, spread) in [(2u32, 10u32), (40, 7), (200, 13), (50, 100_000)] {
+            let bitmaps: Vec<RoaringBitmap> = (0..n).map(|i| (0..20).map(|j| i * spread + j * 3).collect()).collect();
+            let want = bitmaps.iter().fold(RoaringBitmap::new(), |a, b| a | b);
+            assert_eq!(union(bitmaps.iter()).into_owned(), want, "{n} bitmaps");
+        }
     }
 
     fn labels_strategy() -> impl Strategy<Value = Labels> {
