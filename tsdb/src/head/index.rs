@@ -41,10 +41,12 @@ fn union<'a>(it: impl Iterator<Item = &'a RoaringBitmap>) -> Cow<'a, RoaringBitm
     let total: u64 = bitmaps.iter().map(|b| b.len()).sum();
     let max = bitmaps.iter().filter_map(|b| b.max()).max().unwrap_or(0) as u64;
     // Many small bitmaps (a label with thousands of values) merge slowly container by
-    // container; setting bits in a flat bitset and converting once is linear. Used when
-    // the bitset costs at most 8 bytes per id.
-    if bitmaps.len() >= 32 && max / 8 <= total * 8 {
-        let mut bits = vec![0u8; (max / 8 + 1) as usize];
+    // container; setting bits in a flat bitset and converting once is linear in the
+    // bitset's size. Used when that size is small next to the number of bitmaps (about
+    // 64 bytes of merging each) and at most 8 bytes per id.
+    let bitset_bytes = max / 8 + 1;
+    if bitmaps.len() as u64 * 64 >= bitset_bytes && bitset_bytes <= total * 8 {
+        let mut bits = vec![0u8; bitset_bytes as usize];
         for b in &bitmaps {
             for id in b.iter() {
                 bits[(id >> 3) as usize] |= 1 << (id & 7);
@@ -267,7 +269,7 @@ mod tests {
 
     #[test]
     fn unions_agree_with_naive() {
-        for (n, spread) in [(2u32, 10u32), (40, 7), (200, 13), (50, 100_000)] {
+        for (n, spread) in [(2u32, 10u32), (40, 7), (200, 13), (50, 100_000), (3000, 5)] {
             let bitmaps: Vec<RoaringBitmap> = (0..n).map(|i| (0..20).map(|j| i * spread + j * 3).collect()).collect();
             let want = bitmaps.iter().fold(RoaringBitmap::new(), |a, b| a | b);
             assert_eq!(union(bitmaps.iter()).into_owned(), want, "{n} bitmaps");
