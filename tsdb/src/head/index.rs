@@ -43,9 +43,9 @@ fn union<'a>(it: impl Iterator<Item = &'a RoaringBitmap>) -> Cow<'a, RoaringBitm
     // Many small bitmaps (a label with thousands of values) merge slowly container by
     // container; setting bits in a flat bitset and converting once is linear in the
     // bitset's size. Used when that size is small next to the number of bitmaps (about
-    // 64 bytes of merging each) and at most 8 bytes per id.
+    // 64 bytes of merging each) or there are hundreds of them, and at most 8 bytes per id.
     let bitset_bytes = max / 8 + 1;
-    if bitmaps.len() as u64 * 64 >= bitset_bytes && bitset_bytes <= total * 8 {
+    if (bitmaps.len() >= 256 || bitmaps.len() as u64 * 64 >= bitset_bytes) && bitset_bytes <= total * 8 {
         let mut bits = vec![0u8; bitset_bytes as usize];
         for b in &bitmaps {
             for id in b.iter() {
