@@ -12,7 +12,10 @@ use ember_tsdb::storage::SampleIterator;
 
 fn bench(c: &mut Criterion) {
     let mut rng = support::Rng::new(3);
-    let data: Vec<Vec<(i64, f64)>> = support::series(2_000)
+    let generated = support::series(2_000);
+    let kinds: Vec<String> =
+        generated.iter().map(|s| format!("{:?}", s.kind).split([' ', '(']).next().unwrap_or("").to_string()).collect();
+    let data: Vec<Vec<(i64, f64)>> = generated
         .into_iter()
         .map(|mut s| {
             (0..120)
@@ -36,6 +39,15 @@ fn bench(c: &mut Criterion) {
         .collect();
     let bytes: usize = chunks.iter().map(Vec::len).sum();
     eprintln!("chunk_xor: {samples} samples in {bytes} bytes = {:.3} bytes/sample", bytes as f64 / samples as f64);
+    let mut by_kind: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for (k, c) in kinds.iter().zip(&chunks) {
+        let e = by_kind.entry(k).or_default();
+        e.0 += 1;
+        e.1 += c.len();
+    }
+    for (k, (n, b)) in by_kind {
+        eprintln!("  {k}: {n} series, {:.3} bytes/sample", b as f64 / (n * 120) as f64);
+    }
 
     let mut g = c.benchmark_group("chunk_xor");
     g.throughput(Throughput::Elements(samples));
