@@ -4,39 +4,46 @@
 /// Appends bits to a byte vector, most significant bit first.
 #[derive(Debug, Clone, Default)]
 pub struct BitWriter {
+    /// The stream, followed by zeroed slack so a write never needs to grow it bit by bit.
     buf: Vec<u8>,
-    /// Free bits in the last byte of `buf` (0 when it is full or `buf` is empty).
-    free: u32,
+    /// Bits written.
+    bits: usize,
 }
+
+/// Zeroed bytes kept beyond the written ones (a write touches at most 9 bytes).
+const SLACK: usize = 16;
 
 impl BitWriter {
     /// A writer whose stream starts after `prefix` (e.g. a header).
     pub fn with_prefix(prefix: &[u8], capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity.max(prefix.len()));
+        let mut buf = Vec::with_capacity(capacity.max(prefix.len()) + SLACK);
         buf.extend_from_slice(prefix);
-        BitWriter { buf, free: 0 }
+        buf.resize(prefix.len() + SLACK, 0);
+        BitWriter { buf, bits: prefix.len() * 8 }
     }
 
     /// The bytes written so far; unused bits of the last byte are zero.
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.bits.div_ceil(8)]
     }
 
     /// The bytes, mutably (to patch a header).
     #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.buf
+        let n = self.bits.div_ceil(8);
+        &mut self.buf[..n]
     }
 
     /// Consumes the writer, returning the bytes.
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.buf.truncate(self.bits.div_ceil(8));
         self.buf
     }
 
     /// Number of bits written, including any prefix.
     pub fn bit_len(&self) -> usize {
-        self.buf.len() * 8 - self.free as usize
+        self.bits
     }
 
     /// Writes one bit.
@@ -52,27 +59,22 @@ impl BitWriter {
         if n == 0 {
             return;
         }
-        let mut n = n;
-        let v = if n == 64 { v } else { v & ((1u64 << n) - 1) };
-        // Fill the partial last byte first.
-        if self.free > 0 {
-            let take = self.free.min(n);
-            let bits = (v >> (n - take)) & ((1u64 << take) - 1);
-            let last = self.buf.len() - 1;
-            self.buf[last] |= (bits << (self.free - take)) as u8;
-            self.free -= take;
-            n -= take;
+        let (byte, off) = (self.bits / 8, (self.bits % 8) as u32);
+        if self.buf.len() < byte + 9 {
+            let grow = (self.buf.len() / 2).max(SLACK);
+            self.buf.resize(byte + 9 + grow, 0);
         }
-        // Whole bytes.
-        while n >= 8 {
-            n -= 8;
-            self.buf.push((v >> n) as u8);
+        // The bits to write, at the top of a word, ORed in as a big-endian u64 at `byte`
+        // (unwritten bits are zero); what does not fit goes into a ninth byte.
+        let top = v << (64 - n);
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.buf[byte..byte + 8]);
+        let w = u64::from_be_bytes(word) | (top >> off);
+        self.buf[byte..byte + 8].copy_from_slice(&w.to_be_bytes());
+        if off + n > 64 {
+            self.buf[byte + 8] = ((top << (64 - off)) >> 56) as u8;
         }
-        if n > 0 {
-            let bits = v & ((1u64 << n) - 1);
-            self.buf.push((bits << (8 - n)) as u8);
-            self.free = 8 - n;
-        }
+        self.bits += n as usize;
     }
 
     /// Writes a byte (not necessarily aligned).

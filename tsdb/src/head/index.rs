@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ember_exposition::{MatchType, Matcher};
 use hashbrown::HashMap;
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 /// Postings of one label name, by value in string order (so prefixes are ranges).
 pub(crate) type Values = BTreeMap<Arc<str>, RoaringBitmap>;
@@ -31,14 +31,31 @@ enum Part<'a> {
     Nothing,
 }
 
-fn union<'a>(mut it: impl Iterator<Item = &'a RoaringBitmap>) -> Cow<'a, RoaringBitmap> {
-    let Some(first) = it.next() else { return Cow::Owned(RoaringBitmap::new()) };
-    let Some(second) = it.next() else { return Cow::Borrowed(first) };
-    let mut acc = first | second;
-    for b in it {
-        acc |= b;
+fn union<'a>(it: impl Iterator<Item = &'a RoaringBitmap>) -> Cow<'a, RoaringBitmap> {
+    let bitmaps: Vec<&RoaringBitmap> = it.collect();
+    match bitmaps.as_slice() {
+        [] => return Cow::Owned(RoaringBitmap::new()),
+        [one] => return Cow::Borrowed(one),
+        _ => {}
     }
-    Cow::Owned(acc)
+    let total: u64 = bitmaps.iter().map(|b| b.len()).sum();
+    let max = bitmaps.iter().filter_map(|b| b.max()).max().unwrap_or(0) as u64;
+    // Many small bitmaps (a label with thousands of values) merge slowly container by
+    // container; setting bits in a flat bitset and converting once is linear in the
+    // bitset's size. Used when that size is small next to the number of bitmaps (about
+    // 64 bytes of merging each) or there are hundreds of them, and at most 8 bytes per id.
+    let bitset_bytes = max / 8 + 1;
+    if (bitmaps.len() >= 256 || bitmaps.len() as u64 * 64 >= bitset_bytes) && bitset_bytes <= total * 8 {
+        let mut bits = vec![0u8; bitset_bytes as usize];
+        for b in &bitmaps {
+            for id in b.iter() {
+                bits[(id >> 3) as usize] |= 1 << (id & 7);
+            }
+        }
+        return Cow::Owned(RoaringBitmap::from_lsb0_bytes(0, &bits));
+    }
+    // Roaring's multi-way union merges container by container, faster than a chain of `|=`.
+    Cow::Owned(bitmaps.into_iter().union())
 }
 
 impl Index {
@@ -248,6 +265,15 @@ mod tests {
         idx.remove(2, series[2].iter().map(|l| (l.name.as_str(), l.value.as_str())));
         assert!(idx.values("extra").is_none());
         assert_eq!(idx.all().len(), 3);
+    }
+
+    #[test]
+    fn unions_agree_with_naive() {
+        for (n, spread) in [(2u32, 10u32), (40, 7), (200, 13), (50, 100_000), (3000, 5)] {
+            let bitmaps: Vec<RoaringBitmap> = (0..n).map(|i| (0..20).map(|j| i * spread + j * 3).collect()).collect();
+            let want = bitmaps.iter().fold(RoaringBitmap::new(), |a, b| a | b);
+            assert_eq!(union(bitmaps.iter()).into_owned(), want, "{n} bitmaps");
+        }
     }
 
     fn labels_strategy() -> impl Strategy<Value = Labels> {

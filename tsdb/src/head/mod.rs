@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ember_exposition::{Exemplar, Label, Labels, METRIC_NAME_LABEL, Matcher, Timestamp};
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use crate::storage::{
@@ -115,9 +115,11 @@ impl HeadBuilder {
             inner: Arc::new(HeadInner {
                 symbols: SymbolTable::new(),
                 index: RwLock::new(Index::default()),
-                by_id: (0..stripes).map(|_| RwLock::new(HashMap::new())).collect(),
+                by_id: (0..stripes).map(|_| RwLock::new(Vec::new())).collect(),
                 by_hash: (0..stripes).map(|_| RwLock::new(HashTable::new())).collect(),
                 mask: stripes - 1,
+                stripe_bits: stripes.trailing_zeros(),
+                batch_hint: AtomicUsize::new(0),
                 next_id: AtomicU32::new(1),
                 min_t: AtomicI64::new(i64::MAX),
                 max_t: AtomicI64::new(i64::MIN),
@@ -170,8 +172,11 @@ impl Isolation {
     }
 }
 
-/// One stripe of the id → series map.
-type ByIdStripe = HashMap<u32, Arc<MemSeries>>;
+/// One stripe of the id → series map: blocks of consecutive ids, densely.
+type ByIdStripe = Vec<Option<Arc<MemSeries>>>;
+
+/// Consecutive ids per block of a stripe: a scrape's series share a lock and cache lines.
+const ID_BLOCK_BITS: u32 = 8;
 /// An interned symbol: id and shared string.
 type Sym = (u32, Arc<str>);
 
@@ -182,6 +187,9 @@ struct HeadInner {
     by_id: Box<[RwLock<ByIdStripe>]>,
     by_hash: Box<[RwLock<HashTable<Arc<MemSeries>>>]>,
     mask: usize,
+    stripe_bits: u32,
+    /// Size of the last committed batch, to size the next appender's buffer.
+    batch_hint: AtomicUsize,
     next_id: AtomicU32,
     min_t: AtomicI64,
     max_t: AtomicI64,
@@ -222,10 +230,18 @@ impl Default for Head {
 }
 
 impl HeadInner {
+    /// The stripe and the index inside it of series `id`.
+    #[inline]
+    fn id_slot(&self, id: u32) -> (usize, usize) {
+        let block = (id >> ID_BLOCK_BITS) as usize;
+        let row = block >> self.stripe_bits;
+        (block & self.mask, (row << ID_BLOCK_BITS) | (id as usize & ((1 << ID_BLOCK_BITS) - 1)))
+    }
+
     #[inline]
     fn series_by_id(&self, id: u64) -> Option<Arc<MemSeries>> {
-        let id = u32::try_from(id).ok()?;
-        self.by_id[id as usize & self.mask].read().get(&id).cloned()
+        let (stripe, ix) = self.id_slot(u32::try_from(id).ok()?);
+        self.by_id[stripe].read().get(ix).and_then(Option::clone)
     }
 
     fn labels_eq(&self, s: &MemSeries, labels: &Labels) -> bool {
@@ -280,7 +296,14 @@ impl HeadInner {
         });
         g.insert_unique(hash, Arc::clone(&s), |s| s.hash);
         drop(g);
-        self.by_id[id as usize & self.mask].write().insert(id, Arc::clone(&s));
+        {
+            let (stripe, ix) = self.id_slot(id);
+            let mut g = self.by_id[stripe].write();
+            if g.len() <= ix {
+                g.resize(ix + 1, None);
+            }
+            g[ix] = Some(Arc::clone(&s));
+        }
         self.index.write().add(id, interned.iter().map(|((_, n), (_, v))| (n, v)));
         Ok((s, true))
     }
@@ -293,7 +316,13 @@ impl HeadInner {
                 e.remove();
             }
         }
-        self.by_id[s.id as usize & self.mask].write().remove(&s.id);
+        {
+            let (stripe, ix) = self.id_slot(s.id);
+            let mut g = self.by_id[stripe].write();
+            if g.get(ix).and_then(Option::as_ref).is_some_and(|x| Arc::ptr_eq(x, s)) {
+                g[ix] = None;
+            }
+        }
         let names: Vec<(Arc<str>, Arc<str>)> =
             s.labels.iter().map(|&(n, v)| (self.symbols.resolve(n), self.symbols.resolve(v))).collect();
         self.index.write().remove(s.id, names.iter().map(|(n, v)| (&**n, &**v)));
@@ -302,7 +331,7 @@ impl HeadInner {
     fn all_series(&self) -> Vec<Arc<MemSeries>> {
         let mut out = Vec::new();
         for stripe in self.by_id.iter() {
-            out.extend(stripe.read().values().cloned());
+            out.extend(stripe.read().iter().flatten().cloned());
         }
         out
     }
@@ -326,7 +355,7 @@ impl Head {
     pub fn appender(&self) -> HeadAppender {
         HeadAppender {
             head: Arc::clone(&self.inner),
-            pending: Vec::new(),
+            pending: Vec::with_capacity(self.inner.batch_hint.load(Ordering::Relaxed).min(1 << 16)),
             created: Vec::new(),
             metadata: Vec::new(),
             exemplars: Vec::new(),
@@ -342,6 +371,13 @@ impl Head {
         }
         let seen = self.inner.iso.begin_read();
         Ok(HeadQuerier { head: Arc::clone(&self.inner), mint, maxt, seen })
+    }
+
+    /// The references of series matching every matcher, resolved on the index alone
+    /// (series without samples included); no matchers select nothing.
+    pub fn series_refs(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
+        let ids = self.inner.index.read().postings_for_matchers(matchers);
+        ids.iter().map(|id| SeriesRef(id as u64)).collect()
     }
 
     /// Number of series.
@@ -586,6 +622,7 @@ impl HeadAppender {
             h.max_t.fetch_max(self.maxt, Ordering::AcqRel);
         }
         let (mut stored, mut dropped) = (0u64, 0u64);
+        h.batch_hint.store(pending.len(), Ordering::Relaxed);
         for p in pending {
             let mut series = p.series;
             let mut inner = series.inner.lock();
@@ -603,7 +640,8 @@ impl HeadAppender {
                 inner = series.inner.lock();
             }
             let max_t = load_max_t(&series);
-            match inner.check(max_t, p.t, p.bits, h.ooo_ok(p.t).is_ok()) {
+            let ooo_ok = p.t <= max_t && h.ooo_ok(p.t).is_ok();
+            match inner.check(max_t, p.t, p.bits, ooo_ok) {
                 Check::InOrder => {
                     inner.append_in_order(p.t, p.bits, seq, low, opts.chunk_range, opts.samples_per_chunk);
                     series.max_t.store(p.t, Ordering::Release);

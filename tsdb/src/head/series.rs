@@ -28,14 +28,16 @@ pub(crate) struct OpenChunk {
     pub(crate) enc: XorEncoder,
 }
 
-/// A series in the head.
+/// A series in the head. `repr(C)` keeps what an append reads (`max_t`, `id`) on the
+/// cache line of the `Arc`'s reference count.
+#[repr(C)]
 pub(crate) struct MemSeries {
+    /// Newest in-order timestamp, readable without the lock (`i64::MIN` when none).
+    pub(crate) max_t: AtomicI64,
     pub(crate) id: u32,
     pub(crate) hash: u64,
     /// (name, value) symbol ids, sorted by name.
     pub(crate) labels: Box<[(u32, u32)]>,
-    /// Newest in-order timestamp, readable without the lock (`i64::MIN` when none).
-    pub(crate) max_t: AtomicI64,
     pub(crate) inner: Mutex<SeriesInner>,
 }
 

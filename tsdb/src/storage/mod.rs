@@ -12,7 +12,7 @@
 //!   selects series by [`Matcher`]s into a [`SeriesSet`] and answers label-name and
 //!   label-value questions, with [`Warnings`] beside every result.
 //! - [`MergeQuerier`] merges several queriers (head + blocks, local + remote), [`Fanout`]
-//!   writes to a primary and secondaries, and [`MemStorage`] (feature `test-util`) is a
+//!   writes to a primary and secondaries, and `MemStorage` (feature `test-util`) is a
 //!   small reference implementation for tests of upper layers.
 //!
 //! The traits are object safe: a query borrows a `&dyn Queryable`, a scrape loop keeps an
