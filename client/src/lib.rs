@@ -100,3 +100,6 @@ pub use ember_client_derive::LabelSet;
 /// Derives [`LabelValue`] for a fieldless enum (`#[label(rename = "...")]` renames).
 #[cfg(feature = "derive")]
 pub use ember_client_derive::LabelValue;
+
+mod process;
+pub use process::ProcessCollector;
