@@ -10,6 +10,11 @@
 //!   [`STALE_NAN`].
 //! - Name validation for both the legacy character set and Prometheus 3's UTF-8 names.
 //! - The text formats: [`text`] (0.0.4) and [`openmetrics`] (1.0), parsers and encoders.
+//! - [`protobuf`] (feature `protobuf`, on by default): the delimited
+//!   `io.prometheus.client.MetricFamily` stream, native histograms included, and its
+//!   conversion to and from the flat model.
+//! - [`format`]: content negotiation (`Accept` → [`format::Format`] for servers, the
+//!   `Accept` header Prometheus 3 sends and the reading of `Content-Type` for scrapers).
 //!
 //! ```
 //! use ember_exposition::{labels, Matcher, MatchType, is_stale_nan, STALE_NAN};
@@ -66,6 +71,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod format;
 mod labels;
 mod lex;
 #[cfg(feature = "matchers")]
@@ -74,6 +80,8 @@ mod model;
 pub mod names;
 pub mod openmetrics;
 pub mod text;
+#[cfg(feature = "protobuf")]
+pub mod protobuf;
 
 pub use labels::{Label, Labels, LabelsBuilder};
 pub use lex::{Entry, ExemplarRef, Found, LabelIter, LabelsRef, ParseError, ParseErrorKind, SampleRef};
