@@ -83,6 +83,7 @@ mod stripe;
 mod summary;
 
 pub use counter::Counter;
+pub use ember_exposition::format::Format;
 pub use encode::{Metric, MetricEncoder, TextFormat};
 pub use error::{Error, ErrorKind, Result};
 pub use exemplar::ExemplarValue;
@@ -91,7 +92,7 @@ pub use gauge::Gauge;
 pub use histogram::{Buckets, DEFAULT_BUCKETS, Histogram, exponential_buckets, linear_buckets};
 pub use info::{Info, StateSet};
 pub use number::{Number, write_f64};
-pub use registry::{Collector, CollectorId, Registry};
+pub use registry::{Collector, CollectorId, Registry, Scrape};
 pub use summary::{Summary, SummaryOpts};
 
 /// Derives [`LabelSet`] for a struct with named fields (`#[label(rename = "...")]` renames).
@@ -103,3 +104,8 @@ pub use ember_client_derive::LabelValue;
 
 mod process;
 pub use process::ProcessCollector;
+
+#[cfg(feature = "http-server")]
+pub mod http;
+#[cfg(feature = "push")]
+pub mod push;

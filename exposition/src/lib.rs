@@ -79,9 +79,9 @@ mod matcher;
 mod model;
 pub mod names;
 pub mod openmetrics;
-pub mod text;
 #[cfg(feature = "protobuf")]
 pub mod protobuf;
+pub mod text;
 
 pub use labels::{Label, Labels, LabelsBuilder};
 pub use lex::{Entry, ExemplarRef, Found, LabelIter, LabelsRef, ParseError, ParseErrorKind, SampleRef};
