@@ -83,6 +83,40 @@ fn encode(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // The same by this thread's CPU time.
+    common::cpu_compare(
+        "encode_10k_series",
+        3,
+        &mut [
+            ("ember_text", &mut |n| {
+                common::cpu_ns(n, |_| {
+                    buf.clear();
+                    reg.encode_into(&mut buf, ember_client::TextFormat::Text);
+                })
+            }),
+            ("ember_openmetrics", &mut |n| {
+                let mut b = String::new();
+                common::cpu_ns(n, |_| {
+                    b.clear();
+                    reg.encode_into(&mut b, ember_client::TextFormat::OpenMetrics);
+                })
+            }),
+            ("prometheus_client", &mut |n| {
+                let mut b = String::new();
+                common::cpu_ns(n, |_| {
+                    b.clear();
+                    prometheus_client::encoding::text::encode(&mut b, &pcreg).unwrap();
+                })
+            }),
+            ("prometheus", &mut |n| {
+                common::cpu_ns(n, |_| {
+                    bytes.clear();
+                    prometheus::TextEncoder::new().encode(&preg.gather(), &mut bytes).unwrap();
+                })
+            }),
+        ],
+    );
 }
 
 criterion_group! { name = benches; config = common::config(); targets = encode }

@@ -70,5 +70,48 @@ fn lookup_inc(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! { name = benches; config = common::config(); targets = lookup_inc }
+/// The same operations measured by this thread's CPU time rather than wall time.
+fn cpu_time(_: &mut Criterion) {
+    const N: u64 = 1_000_000;
+    let codes: &'static [String] = Box::leak(codes().into_boxed_slice());
+    let ours = ember_client::Family::<ember_client::Counter>::new(&["method", "code"]).unwrap();
+    let pc =
+        prometheus_client::metrics::family::Family::<PcLabels, prometheus_client::metrics::counter::Counter>::default();
+    let p = prometheus::IntCounterVec::new(prometheus::Opts::new("r", "r"), &["method", "code"]).unwrap();
+    for code in codes {
+        ours.with_label_values(&["GET", code]).inc();
+        pc.get_or_create(&PcLabels { method: "GET".into(), code: code.clone() }).inc();
+        p.with_label_values(&["GET", code]).inc();
+    }
+    let key = PcLabels { method: "GET".into(), code: "250".into() };
+    common::cpu_compare(
+        "family_lookup_inc",
+        N,
+        &mut [
+            ("ember", &mut |n| common::cpu_ns(n, |_| ours.with_label_values(black_box(&["GET", "250"])).inc())),
+            ("prometheus_client", &mut |n| {
+                common::cpu_ns(n, |_| {
+                    pc.get_or_create(black_box(&key)).inc();
+                })
+            }),
+            ("prometheus", &mut |n| common::cpu_ns(n, |_| p.with_label_values(black_box(&["GET", "250"])).inc())),
+        ],
+    );
+    let ours = Arc::new(move |_| ours.with_label_values(black_box(&["GET", "250"])).inc());
+    let pc = Arc::new(move |_| {
+        pc.get_or_create(black_box(&key)).inc();
+    });
+    let p = Arc::new(move |_| p.with_label_values(black_box(&["GET", "250"])).inc());
+    common::cpu_compare(
+        "family_lookup_inc_2_threads",
+        N,
+        &mut [
+            ("ember", &mut |n| common::cpu_ns_contended(n, ours.clone())),
+            ("prometheus_client", &mut |n| common::cpu_ns_contended(n, pc.clone())),
+            ("prometheus", &mut |n| common::cpu_ns_contended(n, p.clone())),
+        ],
+    );
+}
+
+criterion_group! { name = benches; config = common::config(); targets = lookup_inc, cpu_time }
 criterion_main!(benches);

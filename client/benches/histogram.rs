@@ -60,5 +60,35 @@ fn observe_2_threads(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! { name = benches; config = common::config(); targets = observe, observe_2_threads }
+/// The same operations measured by this thread's CPU time rather than wall time.
+fn cpu_time(_: &mut Criterion) {
+    const N: u64 = 1_000_000;
+    let vals: Arc<[f64]> = common::values(1024).into();
+    let (ours, pc, p) = peers();
+    let v = &vals;
+    common::cpu_compare(
+        "histogram_observe",
+        N,
+        &mut [
+            ("ember", &mut |n| common::cpu_ns(n, |i| ours.observe(black_box(v[i as usize & 1023])))),
+            ("prometheus_client", &mut |n| common::cpu_ns(n, |i| pc.observe(black_box(v[i as usize & 1023])))),
+            ("prometheus", &mut |n| common::cpu_ns(n, |i| p.observe(black_box(v[i as usize & 1023])))),
+        ],
+    );
+    let (v1, v2, v3) = (vals.clone(), vals.clone(), vals.clone());
+    let ours = Arc::new(move |i: u64| ours.observe(black_box(v1[i as usize & 1023])));
+    let pc = Arc::new(move |i: u64| pc.observe(black_box(v2[i as usize & 1023])));
+    let p = Arc::new(move |i: u64| p.observe(black_box(v3[i as usize & 1023])));
+    common::cpu_compare(
+        "histogram_observe_2_threads",
+        N,
+        &mut [
+            ("ember", &mut |n| common::cpu_ns_contended(n, ours.clone())),
+            ("prometheus_client", &mut |n| common::cpu_ns_contended(n, pc.clone())),
+            ("prometheus", &mut |n| common::cpu_ns_contended(n, p.clone())),
+        ],
+    );
+}
+
+criterion_group! { name = benches; config = common::config(); targets = observe, observe_2_threads, cpu_time }
 criterion_main!(benches);
