@@ -57,10 +57,13 @@ pub fn config() -> criterion::Criterion {
         .sample_size(20)
 }
 
-/// Nanoseconds this thread has spent on a CPU (`/proc/thread-self/schedstat`), so a loaded
-/// machine's waiting time does not count; `None` off Linux.
+/// Nanoseconds this thread has spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), so a loaded
+/// machine's waiting time does not count.
 pub fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 /// CPU nanoseconds per call of each named op, measured in interleaved rounds (so changing
