@@ -55,6 +55,10 @@ pub enum ErrorKind {
     InvalidBuckets(String),
     /// Summary quantiles outside `[0, 1]`, or invalid window settings.
     InvalidSummary(String),
+    /// A family the protobuf encoder cannot express (from a custom collector).
+    Encode(String),
+    /// The protobuf format was asked for but the `protobuf` feature is off.
+    Unsupported(String),
     /// An I/O error (HTTP endpoint, Pushgateway).
     Io(String),
     /// A URL the Pushgateway client cannot use (only `http://host[:port][/path]`).
@@ -119,6 +123,8 @@ impl fmt::Display for Error {
             }
             ErrorKind::InvalidBuckets(why) => write!(f, "invalid histogram buckets: {why}"),
             ErrorKind::InvalidSummary(why) => write!(f, "invalid summary: {why}"),
+            ErrorKind::Encode(e) => write!(f, "cannot encode: {e}"),
+            ErrorKind::Unsupported(what) => write!(f, "unsupported: {what}"),
             ErrorKind::Io(e) => write!(f, "i/o error: {e}"),
             ErrorKind::InvalidUrl(u) => write!(f, "unsupported URL {u:?} (want http://host[:port][/path])"),
             ErrorKind::HttpStatus { status, body } => write!(f, "HTTP status {status}: {body}"),

@@ -1,9 +1,10 @@
 //! # ember-client
 //!
 //! Instrumentation for any Rust application: counters, gauges, histograms, summaries, info
-//! and state sets; labelled families; a [`Registry`] that writes the Prometheus text format
-//! 0.0.4, OpenMetrics and protobuf; a process collector, a tiny `/metrics` server and a
-//! Pushgateway client behind features.
+//! and state sets; labelled families (by `&[&str]` or a `#[derive(LabelSet)]` struct); a
+//! [`Registry`] that writes the Prometheus text format 0.0.4, OpenMetrics and protobuf,
+//! chosen from an `Accept` header; a [`ProcessCollector`]; and, behind features, a tiny
+//! blocking `/metrics` server (`http-server`) and a Pushgateway client (`push`).
 //!
 //! ```
 //! use ember_client::{Counter, Family, Histogram, Buckets, Registry, TextFormat};
@@ -53,11 +54,12 @@
 //!   agree; `_sum` is not updated in the same atomic step (no client makes it so without a
 //!   lock or a hot/cold swap that every observation pays for).
 //! - **Labelled lookups** ([`Family`]) hash the `&[&str]` without allocating and find the
-//!   child in a thread-local cache validated by the family's removal generation: no lock
-//!   and no shared reference count on a hit. What it gives up: the [`Child`] handle is
-//!   `!Send` (use [`Family::handle`] for a handle to keep), and each thread's cache holds
-//!   up to 4096 children alive after their family is dropped, until the thread ends or the
-//!   cache is recycled.
+//!   child in a per-family, per-thread cache (validated by the family's removal generation)
+//!   that hands out a borrow: no lock and no shared reference count on a hit, so threads
+//!   looking up the same child do not bounce a lock word between cores. What it gives up:
+//!   the [`Child`] handle borrows the family and is `!Send` (use [`Family::handle`] for a
+//!   handle to keep), and each thread keeps up to 4096 cached children per family until
+//!   the family is dropped or a removal invalidates the cache.
 //! - **Encoding** writes straight from the atomics into one `String`: label blocks are
 //!   rendered once when a child is created and bucket bounds when a histogram is, so a
 //!   scrape of a series is a few `memcpy`s and a number format. Custom [`Collector`]s and
@@ -83,6 +85,7 @@ mod stripe;
 mod summary;
 
 pub use counter::Counter;
+pub use ember_exposition::format::Format;
 pub use encode::{Metric, MetricEncoder, TextFormat};
 pub use error::{Error, ErrorKind, Result};
 pub use exemplar::ExemplarValue;
@@ -91,7 +94,7 @@ pub use gauge::Gauge;
 pub use histogram::{Buckets, DEFAULT_BUCKETS, Histogram, exponential_buckets, linear_buckets};
 pub use info::{Info, StateSet};
 pub use number::{Number, write_f64};
-pub use registry::{Collector, CollectorId, Registry};
+pub use registry::{Collector, CollectorId, Registry, Scrape};
 pub use summary::{Summary, SummaryOpts};
 
 /// Derives [`LabelSet`] for a struct with named fields (`#[label(rename = "...")]` renames).
@@ -100,3 +103,11 @@ pub use ember_client_derive::LabelSet;
 /// Derives [`LabelValue`] for a fieldless enum (`#[label(rename = "...")]` renames).
 #[cfg(feature = "derive")]
 pub use ember_client_derive::LabelValue;
+
+mod process;
+pub use process::ProcessCollector;
+
+#[cfg(feature = "http-server")]
+pub mod http;
+#[cfg(feature = "push")]
+pub mod push;

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ember_exposition::format::{Format, negotiate_offered};
 use ember_exposition::{MetricFamily, MetricType};
 use parking_lot::RwLock;
 
@@ -306,5 +307,56 @@ impl Registry {
             }
         }
         out
+    }
+
+    /// Encodes every family in `format`: the text formats through the direct writer,
+    /// protobuf (feature `protobuf`) through ember-exposition's encoder over [`gather`](Self::gather).
+    pub fn encode_format(&self, format: Format) -> Result<Vec<u8>> {
+        match format {
+            Format::Text004 => Ok(self.encode(TextFormat::Text).into_bytes()),
+            Format::OpenMetrics001 | Format::OpenMetrics100 => Ok(self.encode(TextFormat::OpenMetrics).into_bytes()),
+            Format::Protobuf => self.encode_protobuf(),
+        }
+    }
+
+    #[cfg(feature = "protobuf")]
+    fn encode_protobuf(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        ember_exposition::protobuf::encode_families(&self.gather(), &mut out)
+            .map_err(|e| ErrorKind::Encode(format!("family {}: {:?}", e.family, e.kind)))?;
+        Ok(out)
+    }
+
+    #[cfg(not(feature = "protobuf"))]
+    fn encode_protobuf(&self) -> Result<Vec<u8>> {
+        Err(ErrorKind::Unsupported("protobuf needs the `protobuf` feature".into()).into())
+    }
+
+    /// Answers a scrape: picks the format from an `Accept` header (as Prometheus's clients
+    /// do; protobuf only with the `protobuf` feature) and encodes every family in it.
+    pub fn scrape(&self, accept: &str) -> Result<Scrape> {
+        let offered: &[Format] = if cfg!(feature = "protobuf") {
+            &Format::ALL
+        } else {
+            &[Format::Text004, Format::OpenMetrics001, Format::OpenMetrics100]
+        };
+        let format = negotiate_offered(accept, offered).format;
+        Ok(Scrape { format, body: self.encode_format(format)? })
+    }
+}
+
+/// A scrape response: the format chosen and the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scrape {
+    /// The format of `body`; its [`Format::content_type`] is the header to send.
+    pub format: Format,
+    /// The encoded families.
+    pub body: Vec<u8>,
+}
+
+impl Scrape {
+    /// The Content-Type header value for the body.
+    pub fn content_type(&self) -> &'static str {
+        self.format.content_type()
     }
 }
