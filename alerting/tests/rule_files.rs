@@ -1,9 +1,9 @@
 //! The rule files under `testdata/rules/` (which Prometheus's `promtool check rules`
-//! accepts) load and validate.
+//! accepts) load and validate, expressions checked by the PromQL parser.
 
 use std::path::PathBuf;
 
-use ember_alerting::rules::file::RuleFile;
+use ember_alerting::rules::file::{RuleFile, promql_check};
 
 #[test]
 fn testdata_rule_files_validate() {
@@ -12,7 +12,7 @@ fn testdata_rule_files_validate() {
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "yml") {
-            let f = RuleFile::load(&p, &|_| Ok(())).unwrap_or_else(|e| panic!("{}: {e:?}", p.display()));
+            let f = RuleFile::load(&p, &promql_check).unwrap_or_else(|e| panic!("{}: {e:?}", p.display()));
             assert!(!f.groups.is_empty(), "{}", p.display());
             n += 1;
         }

@@ -179,6 +179,12 @@ impl std::error::Error for RuleError {}
 /// Checks a PromQL expression; returns the parser's message on failure.
 pub type ExprCheck<'a> = &'a dyn Fn(&str) -> Result<(), String>;
 
+/// The expression check rule files get in production: the PromQL parser with Prometheus's
+/// type checks (experimental functions allowed, as rules may use them).
+pub fn promql_check(expr: &str) -> Result<(), String> {
+    ember_promql::parser::ParseOptions::experimental().parse(expr).map(|_| ()).map_err(|e| e.to_string())
+}
+
 impl RuleFile {
     /// Parses and validates rule-file YAML; `file` names it in errors and `check_expr`
     /// validates expressions (the rule manager passes the PromQL parser).
@@ -374,6 +380,13 @@ groups:
         );
         let e = RuleFile::parse("r.yml", "groups:\n- name: g\n  rulez: []\n", &ok_expr).unwrap_err();
         assert!(e[0].to_string().starts_with("r.yml: groups[0]: unknown field `rulez`"), "{}", e[0]);
+        let e =
+            RuleFile::parse("r.yml", "groups:\n- name: g\n  rules:\n  - record: r\n    expr: rate(x)\n", &promql_check)
+                .unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "r.yml: group \"g\", rule 1, \"r\": could not parse expression: 1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"
+        );
         let e = RuleFile::parse("r.yml", "groups:\n- name: g\n  interval: 5 minutes\n", &ok_expr).unwrap_err();
         assert!(e[0].to_string().contains("not a valid duration string"), "{}", e[0]);
     }
