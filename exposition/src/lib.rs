@@ -15,7 +15,7 @@
 //! - [`protobuf`] (feature `protobuf`, on by default): the delimited
 //!   `io.prometheus.client.MetricFamily` stream, native histograms included, and its
 //!   conversion to and from the flat model.
-//! - [`format`]: content negotiation (`Accept` → [`format::Format`] for servers, the
+//! - [`format`](mod@format): content negotiation (`Accept` → [`format::Format`] for servers, the
 //!   `Accept` header Prometheus 3 sends and the reading of `Content-Type` for scrapers).
 //!
 //! ```

@@ -81,7 +81,7 @@ impl fmt::Display for LossKind {
     }
 }
 
-/// Converts protobuf families to the flat model; see the [module docs](self).
+/// Converts protobuf families to the flat model; see the [module docs](crate::protobuf).
 pub fn to_families(families: &[proto::MetricFamily]) -> Conversion {
     let (default_counter, default_summary) = (proto::Counter::default(), proto::Summary::default());
     let default_histogram = proto::Histogram::default();
@@ -362,7 +362,7 @@ struct Parts {
     inf_exemplar: bool,
 }
 
-/// Converts one flat family to protobuf; see the [module docs](self).
+/// Converts one flat family to protobuf; see the [module docs](crate::protobuf).
 pub fn from_family(f: &MetricFamily) -> Result<proto::MetricFamily, ConvertError> {
     let err = |sample: Option<usize>, kind| ConvertError { family: f.name.clone(), sample, kind };
     let base = match f.metric_type {

@@ -3,7 +3,7 @@
 //!
 //! [`decode`] and [`encode`] work on that stream; [`proto`] has the messages, including
 //! every native-histogram field, which pass through decode and encode unchanged.
-//! [`to_families`] and [`from_families`] convert to and from the flat [`MetricFamily`]
+//! [`to_families`] and [`from_families`] convert to and from the flat [`MetricFamily`](crate::MetricFamily)
 //! model of the text formats.
 //!
 //! ```

@@ -319,7 +319,7 @@ pub struct MetricFamily {
     /// The help text.
     #[prost(string, tag = "2")]
     pub help: String,
-    /// The type, a [`MetricType`] value; see [`MetricFamily::r#type`].
+    /// The type, a [`MetricType`] value; see `MetricFamily::r#type()`.
     #[prost(enumeration = "MetricType", tag = "3")]
     pub r#type: i32,
     /// The metrics.
