@@ -260,39 +260,22 @@ impl Relabel {
         if cfg.action == A::LabelMap && scheme == ValidationScheme::Legacy && !is_legacy_template(&cfg.replacement) {
             return Err(err(RelabelErrorKind::InvalidReplacement(cfg.replacement.clone())));
         }
-        if matches!(cfg.action, A::LabelDrop | A::LabelKeep) {
-            let unexpected = if !cfg.source_labels.is_empty() {
-                Some("source_labels")
-            } else if !cfg.target_label.is_empty() {
-                Some("target_label")
-            } else if cfg.modulus != 0 {
-                Some("modulus")
-            } else if cfg.separator != DEFAULT_SEPARATOR {
-                Some("separator")
-            } else if cfg.replacement != DEFAULT_REPLACEMENT {
-                Some("replacement")
-            } else {
-                None
-            };
-            if let Some(f) = unexpected {
-                return Err(err(RelabelErrorKind::UnexpectedField(f)));
-            }
-        }
-        if matches!(cfg.action, A::KeepEqual | A::DropEqual) {
-            let unexpected = if cfg.regex != DEFAULT_REGEX {
-                Some("regex")
-            } else if cfg.modulus != 0 {
-                Some("modulus")
-            } else if cfg.separator != DEFAULT_SEPARATOR {
-                Some("separator")
-            } else if cfg.replacement != DEFAULT_REPLACEMENT {
-                Some("replacement")
-            } else {
-                None
-            };
-            if let Some(f) = unexpected {
-                return Err(err(RelabelErrorKind::UnexpectedField(f)));
-            }
+        // Some actions take only some fields; the others must keep their defaults.
+        let set_fields = [
+            ("source_labels", !cfg.source_labels.is_empty()),
+            ("target_label", !cfg.target_label.is_empty()),
+            ("regex", cfg.regex != DEFAULT_REGEX),
+            ("modulus", cfg.modulus != 0),
+            ("separator", cfg.separator != DEFAULT_SEPARATOR),
+            ("replacement", cfg.replacement != DEFAULT_REPLACEMENT),
+        ];
+        let allowed: &[&str] = match cfg.action {
+            A::LabelDrop | A::LabelKeep => &["regex"],
+            A::KeepEqual | A::DropEqual => &["source_labels", "target_label"],
+            _ => &["source_labels", "target_label", "regex", "modulus", "separator", "replacement"],
+        };
+        if let Some((field, _)) = set_fields.iter().find(|(f, set)| *set && !allowed.contains(f)) {
+            return Err(err(RelabelErrorKind::UnexpectedField(field)));
         }
         let re = Regex::new(&format!("^(?s:{})$", cfg.regex))
             .map_err(|e| err(RelabelErrorKind::InvalidRegex(e.to_string())))?;
@@ -560,6 +543,14 @@ mod tests {
                 c.source_labels = vec!["a".into()];
             }),
             RelabelErrorKind::UnexpectedField("source_labels")
+        );
+        assert_eq!(
+            bad(|c| {
+                c.action = RelabelAction::KeepEqual;
+                c.target_label = "x".into();
+                c.regex = "a".into();
+            }),
+            RelabelErrorKind::UnexpectedField("regex")
         );
         assert!(matches!(
             bad(|c| {
