@@ -97,23 +97,49 @@ impl<'a> Exec<'a> {
                 // Range declares its variables per element, not from the pipeline result.
                 let vars = &p.vars;
                 let v = self.pipeline_value(p, dot)?;
-                let items: Vec<(Value, Value)> = match &v {
-                    Value::List(l) => l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect(),
-                    Value::Map(m) => m.iter().map(|(k, x)| (Value::str(k), x.clone())).collect(),
-                    Value::StrMap(m) => m.iter().map(|(k, x)| (Value::str(k), Value::str(x))).collect(),
+                // Lists and maps are iterated in place; `range N` counts without building a list.
+                let len = match &v {
+                    Value::List(l) => l.len(),
+                    Value::Map(m) => m.len(),
+                    Value::StrMap(m) => m.len(),
                     Value::Int(n) if *n > MAX_STEPS as i64 => {
                         return Err(self.err(p.pos, format!("range over {n} exceeds the step budget")));
                     }
-                    Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
-                    Value::Nil => Vec::new(),
+                    Value::Int(n) => usize::try_from(*n).unwrap_or(0),
+                    Value::Nil => 0,
                     other => return Err(self.err(p.pos, format!("range can't iterate over {}", other.to_go_string()))),
                 };
-                if items.is_empty() {
+                if len == 0 {
                     let r = self.scoped(els, dot);
                     self.vars.truncate(mark);
                     return r;
                 }
-                for (k, x) in items {
+                let mut map_iter = match &v {
+                    Value::Map(m) => Some(m.iter()),
+                    _ => None,
+                };
+                let mut str_map_iter = match &v {
+                    Value::StrMap(m) => Some(m.iter()),
+                    _ => None,
+                };
+                for i in 0..len {
+                    // Every iteration counts against the budget, even with an empty body.
+                    self.steps += 1;
+                    if self.steps > MAX_STEPS {
+                        return Err(self.err(p.pos, "template execution exceeded its step or output budget"));
+                    }
+                    let (k, x) = match &v {
+                        Value::List(l) => (Value::Int(i as i64), l[i].clone()),
+                        Value::Map(_) => match map_iter.as_mut().and_then(Iterator::next) {
+                            Some((k, x)) => (Value::str(k), x.clone()),
+                            None => break,
+                        },
+                        Value::StrMap(_) => match str_map_iter.as_mut().and_then(Iterator::next) {
+                            Some((k, x)) => (Value::str(k), Value::str(x)),
+                            None => break,
+                        },
+                        _ => (Value::Int(i as i64), Value::Int(i as i64)),
+                    };
                     let inner = self.vars.len();
                     match vars.as_slice() {
                         [] => {}

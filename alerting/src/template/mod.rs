@@ -330,6 +330,16 @@ mod tests {
         check_err("{{ index .List 9 }}", "template: t:1:4: executing: error calling index: index out of range: 9");
         check_err("{{ .N 1 }}", "template: t:1:4: executing: can't give argument to non-function .N");
         check_err("{{ \"unterminated }}", "template: t:1:4: unterminated quoted string");
+        // Fuzz finding: a combining mark is not a name; it is an error, not an endless token stream.
+        check_err("x{{z\u{344}z;x", "template: t:1:5: unexpected '\\u{344}' in command");
+        check_err(
+            "{{ range 100000000000 }}x{{ end }}",
+            "template: t:1:10: executing: range over 100000000000 exceeds the step budget",
+        );
+        check_err(
+            "{{ range 3000000 }}{{ range 5 }}{{ end }}{{ end }}",
+            "template: t:1:29: executing: template execution exceeded its step or output budget",
+        );
         check_err(
             "{{ define \"r\" }}{{ template \"r\" }}{{ end }}{{ template \"r\" }}",
             "template: t:1:17: executing: exceeded maximum template depth (100)",

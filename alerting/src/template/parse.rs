@@ -238,9 +238,10 @@ impl<'a> Lexer<'a> {
                 }
                 b'.' => {
                     let next = b.get(at + 1).copied().unwrap_or(b' ');
+                    let next_char = self.src[at + 1..].chars().next().unwrap_or(' ');
                     if next.is_ascii_digit() {
                         self.number()?
-                    } else if next.is_ascii_alphabetic() || next == b'_' || next >= 0x80 {
+                    } else if next_char.is_alphanumeric() || next_char == '_' {
                         self.pos += 1;
                         let name = self.ident_chars().to_string();
                         if at == last_end && chainable { Tok::ChainField(name) } else { Tok::Field(name) }
@@ -250,7 +251,15 @@ impl<'a> Lexer<'a> {
                     }
                 }
                 b'0'..=b'9' | b'-' | b'+' => self.number()?,
-                c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => Tok::Ident(self.ident_chars().to_string()),
+                c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
+                    let name = self.ident_chars();
+                    if name.is_empty() {
+                        // A non-ASCII character that cannot start a name (e.g. a combining mark).
+                        let ch = self.src[at..].chars().next().unwrap_or('?');
+                        return Err(self.err(at, format!("unexpected {ch:?} in command")));
+                    }
+                    Tok::Ident(name.to_string())
+                }
                 _ => {
                     let ch = self.src[at..].chars().next().unwrap_or('?');
                     return Err(self.err(at, format!("unexpected {ch:?} in command")));
