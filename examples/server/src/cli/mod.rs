@@ -1,0 +1,4 @@
+//! The promtool- and amtool-like subcommands of `ember`.
+
+pub mod check;
+pub mod routes;

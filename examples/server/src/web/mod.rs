@@ -1,0 +1,4 @@
+//! The HTTP API's wire formats.
+
+pub mod json;
+pub mod params;
