@@ -28,4 +28,5 @@
 
 pub mod cli;
 pub mod config;
+pub mod server;
 pub mod web;

@@ -8,8 +8,48 @@ use ember_server::cli;
 #[derive(Parser, Debug)]
 #[command(name = "ember", version, about = "A Prometheus-compatible server built from the Ember crates")]
 struct Cli {
+    #[command(flatten)]
+    server: ServerFlags,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+/// The server's flags (Prometheus's names).
+#[derive(Args, Debug)]
+struct ServerFlags {
+    /// Configuration file; without it the server scrapes itself on embedded defaults.
+    #[arg(long = "config.file")]
+    config_file: Option<String>,
+    /// Where the TSDB keeps its data.
+    #[arg(long = "storage.tsdb.path", default_value = "data/")]
+    tsdb_path: String,
+    /// How long to keep samples (e.g. 15d).
+    #[arg(long = "storage.tsdb.retention.time")]
+    retention_time: Option<String>,
+    /// The most bytes of blocks to keep (e.g. 512MB).
+    #[arg(long = "storage.tsdb.retention.size")]
+    retention_size: Option<String>,
+    /// Address for the UI, API and telemetry.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9090")]
+    listen_address: String,
+    /// Enable shutdown and reload over HTTP.
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
+    /// Enable the admin API endpoints.
+    #[arg(long = "web.enable-admin-api")]
+    enable_admin_api: bool,
+    /// How far back a selector looks for the latest sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    lookback_delta: String,
+    /// The longest a query may run.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    query_timeout: String,
+    /// The most samples a query may hold in memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    max_samples: usize,
+    /// The most queries evaluated at once.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    max_concurrency: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,12 +107,43 @@ fn main() {
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
     let code = match cli.command {
-        Command::Check(CheckCommand::Config { files }) => cli::check::config(&files, &mut out),
-        Command::Check(CheckCommand::Rules { files }) => cli::check::rules(&files, &mut out),
-        Command::Config(ConfigCommand::Routes(RoutesCommand::Test(t))) => {
+        None => match run_server(cli.server) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("ember: {e}");
+                1
+            }
+        },
+        Some(Command::Check(CheckCommand::Config { files })) => cli::check::config(&files, &mut out),
+        Some(Command::Check(CheckCommand::Rules { files })) => cli::check::rules(&files, &mut out),
+        Some(Command::Config(ConfigCommand::Routes(RoutesCommand::Test(t)))) => {
             cli::routes::test(&t.config_file, t.verify_receivers.as_deref(), &t.labels, &mut out)
         }
     };
     drop(out);
     std::process::exit(code);
+}
+
+fn duration_flag(name: &str, s: &str) -> Result<std::time::Duration, String> {
+    ember_promql::series::parse_duration_ms(s)
+        .filter(|ms| *ms >= 0)
+        .map(|ms| std::time::Duration::from_millis(ms as u64))
+        .ok_or_else(|| format!("invalid duration {s:?} for --{name}"))
+}
+
+fn run_server(f: ServerFlags) -> Result<(), String> {
+    let opts = ember_server::server::ServerOptions {
+        lookback_delta: duration_flag("query.lookback-delta", &f.lookback_delta)?,
+        query_timeout: duration_flag("query.timeout", &f.query_timeout)?,
+        config_file: f.config_file,
+        tsdb_path: f.tsdb_path,
+        retention_time: f.retention_time,
+        retention_size: f.retention_size,
+        listen_address: f.listen_address,
+        enable_lifecycle: f.enable_lifecycle,
+        enable_admin_api: f.enable_admin_api,
+        max_samples: f.max_samples,
+        max_concurrency: f.max_concurrency,
+    };
+    ember_server::server::run(opts)
 }

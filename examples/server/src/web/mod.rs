@@ -1,4 +1,5 @@
-//! The HTTP API's wire formats.
+//! The HTTP API: wire formats, parameters and handlers.
 
+pub mod api;
 pub mod json;
 pub mod params;

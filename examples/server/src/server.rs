@@ -1,0 +1,443 @@
+//! The running server: shared state, the HTTP router, and lifecycle.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::extract::{Path as AxPath, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ember_client::Registry;
+use ember_tsdb::head::Head;
+use ember_tsdb::storage::Queryable;
+use parking_lot::RwLock;
+
+use crate::config::ServerConfig;
+use crate::web::api::{self, ApiError, ApiResult, ApiSuccess, ErrorType};
+use crate::web::json::push_str;
+use crate::web::params::Params;
+
+/// The command-line options the server runs with (Prometheus's flag names).
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// `--config.file`; `None` runs on the embedded defaults.
+    pub config_file: Option<String>,
+    /// `--storage.tsdb.path`.
+    pub tsdb_path: String,
+    /// `--storage.tsdb.retention.time`.
+    pub retention_time: Option<String>,
+    /// `--storage.tsdb.retention.size`.
+    pub retention_size: Option<String>,
+    /// `--web.listen-address`.
+    pub listen_address: String,
+    /// `--web.enable-lifecycle`.
+    pub enable_lifecycle: bool,
+    /// `--web.enable-admin-api`.
+    pub enable_admin_api: bool,
+    /// `--query.lookback-delta`.
+    pub lookback_delta: Duration,
+    /// `--query.timeout`.
+    pub query_timeout: Duration,
+    /// `--query.max-samples`.
+    pub max_samples: usize,
+    /// `--query.max-concurrency`.
+    pub max_concurrency: usize,
+}
+
+impl ServerOptions {
+    /// The flags as `/api/v1/status/flags` lists them.
+    pub fn flags(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("config.file", self.config_file.clone().unwrap_or_default()),
+            ("query.lookback-delta", format_duration(self.lookback_delta)),
+            ("query.max-concurrency", self.max_concurrency.to_string()),
+            ("query.max-samples", self.max_samples.to_string()),
+            ("query.timeout", format_duration(self.query_timeout)),
+            ("storage.tsdb.path", self.tsdb_path.clone()),
+            ("storage.tsdb.retention.size", self.retention_size.clone().unwrap_or_else(|| "0B".into())),
+            ("storage.tsdb.retention.time", self.retention_time.clone().unwrap_or_else(|| "15d".into())),
+            ("web.enable-admin-api", self.enable_admin_api.to_string()),
+            ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
+            ("web.listen-address", self.listen_address.clone()),
+        ]
+    }
+}
+
+/// Formats a duration the way Prometheus prints flag values (`5m0s` style is Go's; Prometheus
+/// prints model durations like `5m`).
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis() as u64;
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, len) in [
+        ("y", 31_536_000_000u64),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if ms >= len {
+            out.push_str(&format!("{}{unit}", ms / len));
+            ms %= len;
+        }
+    }
+    out
+}
+
+/// Everything the handlers share.
+pub struct App {
+    /// The options the server started with.
+    pub opts: ServerOptions,
+    /// The current configuration (replaced on reload).
+    pub config: RwLock<Arc<ServerConfig>>,
+    /// The in-memory head.
+    pub head: Arc<Head>,
+    /// What queries read.
+    pub storage: Arc<dyn Queryable>,
+    /// The server's own metrics.
+    pub registry: Registry,
+    /// When the server started.
+    pub start_time: SystemTime,
+    /// Whether start-up has finished.
+    pub ready: AtomicBool,
+    /// The last reload's outcome.
+    pub last_reload_ok: AtomicBool,
+    /// When the configuration was last loaded.
+    pub last_reload_time: RwLock<SystemTime>,
+}
+
+impl App {
+    /// The current configuration.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.config.read().clone()
+    }
+
+    /// Loads the configuration file again; on failure the old configuration stays.
+    pub fn reload(&self) -> Result<(), String> {
+        let Some(file) = &self.opts.config_file else {
+            return Ok(());
+        };
+        match ServerConfig::load(std::path::Path::new(file)) {
+            Ok(c) => {
+                *self.config.write() = Arc::new(c);
+                self.last_reload_ok.store(true, Ordering::Relaxed);
+                *self.last_reload_time.write() = SystemTime::now();
+                Ok(())
+            }
+            Err(e) => {
+                self.last_reload_ok.store(false, Ordering::Relaxed);
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+type Shared = State<Arc<App>>;
+
+/// The router with every endpoint.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/-/healthy", get(|| async { "Prometheus Server is Healthy.\n" }).head(|| async { "" }))
+        .route("/-/ready", get(ready).head(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
+        .route("/api/v1/status/flags", get(flags))
+        .route("/api/v1/status/config", get(status_config))
+        .route("/api/v1/status/tsdb", get(status_tsdb))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+async fn ready(State(app): Shared) -> Response {
+    if app.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "Prometheus Server is Ready.\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response()
+    }
+}
+
+async fn reload(State(app): Shared) -> Response {
+    if !app.opts.enable_lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.").into_response();
+    }
+    match app.reload() {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}")).into_response(),
+    }
+}
+
+async fn metrics(State(app): Shared, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match app.registry.scrape(accept) {
+        Ok(s) => ([(header::CONTENT_TYPE, s.content_type())], s.body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Reads the parameters of a GET (query string) or POST (query string + form body).
+fn params(method: &Method, raw: Option<String>, body: &str) -> Params {
+    let body = (method == Method::POST).then_some(body);
+    Params::new(raw.as_deref(), body)
+}
+
+async fn series(State(app): Shared, method: Method, RawQuery(q): RawQuery, body: String) -> ApiResult {
+    let p = params(&method, q, &body);
+    let storage = app.storage.clone();
+    blocking(move || api::series(&storage, &p)).await
+}
+
+async fn labels(State(app): Shared, method: Method, RawQuery(q): RawQuery, body: String) -> ApiResult {
+    let p = params(&method, q, &body);
+    let storage = app.storage.clone();
+    blocking(move || api::labels(&storage, &p, None)).await
+}
+
+async fn label_values(State(app): Shared, AxPath(name): AxPath<String>, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::new(q.as_deref(), None);
+    let name = decode_label_name(&name)?;
+    let storage = app.storage.clone();
+    blocking(move || api::labels(&storage, &p, Some(&name))).await
+}
+
+/// Label names in the path may use the `U__` escaping for UTF-8 names.
+fn decode_label_name(name: &str) -> Result<String, ApiError> {
+    let Some(rest) = name.strip_prefix("U__") else {
+        return Ok(name.to_owned());
+    };
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let hex: String = chars.by_ref().take_while(|c| *c != '_').collect();
+        let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+        match ch {
+            Some(ch) => out.push(ch),
+            None => return Err(ApiError::bad_data(format!("invalid label name: {name:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+async fn format_query(method: Method, RawQuery(q): RawQuery, body: String) -> ApiResult {
+    api::format_query(&params(&method, q, &body))
+}
+
+async fn buildinfo() -> ApiResult {
+    let mut d = String::from("{\"version\":");
+    push_str(&mut d, env!("CARGO_PKG_VERSION"));
+    d.push_str(",\"revision\":\"\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":");
+    push_str(&mut d, &format!("rust (ember {})", env!("CARGO_PKG_VERSION")));
+    d.push('}');
+    Ok(ApiSuccess::new(d))
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    jiff::Timestamp::try_from(t).map(|t| t.to_string()).unwrap_or_default()
+}
+
+async fn runtimeinfo(State(app): Shared) -> ApiResult {
+    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    let mut d = String::from("{\"startTime\":");
+    push_str(&mut d, &rfc3339(app.start_time));
+    d.push_str(",\"CWD\":");
+    push_str(&mut d, &cwd);
+    d.push_str(",\"reloadConfigSuccess\":");
+    d.push_str(if app.last_reload_ok.load(Ordering::Relaxed) { "true" } else { "false" });
+    d.push_str(",\"lastConfigTime\":");
+    push_str(&mut d, &rfc3339(*app.last_reload_time.read()));
+    d.push_str(&format!(
+        ",\"corruptionCount\":0,\"goroutineCount\":0,\"GOMAXPROCS\":{},\"GOMEMLIMIT\":0,\"GOGC\":\"\",\"GODEBUG\":\"\",\"storageRetention\":",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    ));
+    push_str(&mut d, &app.opts.retention_time.clone().unwrap_or_else(|| "15d".into()));
+    d.push('}');
+    Ok(ApiSuccess::new(d))
+}
+
+async fn flags(State(app): Shared) -> ApiResult {
+    let mut d = String::from("{");
+    for (i, (k, v)) in app.opts.flags().iter().enumerate() {
+        if i > 0 {
+            d.push(',');
+        }
+        push_str(&mut d, k);
+        d.push(':');
+        push_str(&mut d, v);
+    }
+    d.push('}');
+    Ok(ApiSuccess::new(d))
+}
+
+async fn status_config(State(app): Shared) -> ApiResult {
+    let mut d = String::from("{\"yaml\":");
+    push_str(&mut d, &app.config().source);
+    d.push('}');
+    Ok(ApiSuccess::new(d))
+}
+
+async fn status_tsdb(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::new(q.as_deref(), None);
+    let limit = match p.get("limit") {
+        None => 10,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ApiError::bad_data("limit must be a positive number"))?,
+    };
+    let head = app.head.clone();
+    let st = blocking(move || Ok::<_, ApiError>(head.stats(limit))).await?;
+    let mut d = String::from("{\"headStats\":{");
+    d.push_str(&format!(
+        "\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":{},\"minTime\":{},\"maxTime\":{}}}",
+        st.num_series,
+        st.series_count_by_label_value_pair.len(),
+        st.num_chunks,
+        st.min_time.unwrap_or(i64::MAX),
+        st.max_time.unwrap_or(i64::MIN)
+    ));
+    for (key, list) in [
+        ("seriesCountByMetricName", &st.series_count_by_metric_name),
+        ("labelValueCountByLabelName", &st.label_value_count_by_label_name),
+        ("memoryInBytesByLabelName", &st.memory_in_bytes_by_label_name),
+        ("seriesCountByLabelValuePair", &st.series_count_by_label_value_pair),
+    ] {
+        d.push_str(&format!(",\"{key}\":["));
+        for (i, (name, value)) in list.iter().enumerate() {
+            if i > 0 {
+                d.push(',');
+            }
+            d.push_str("{\"name\":");
+            push_str(&mut d, name);
+            d.push_str(&format!(",\"value\":{value}}}"));
+        }
+        d.push(']');
+    }
+    d.push('}');
+    Ok(ApiSuccess::new(d))
+}
+
+/// Runs storage work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::new(ErrorType::Internal, format!("handler failed: {e}"))))
+}
+
+/// Binds the listener; returns it with the bound address (port 0 picks a free port).
+pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let l = tokio::net::TcpListener::bind(addr).await?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}
+
+/// The configuration used when no `--config.file` is given: scrape the server's own
+/// `/metrics` every 15 s.
+pub fn default_config_text(listen: &str) -> String {
+    format!(
+        "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs:\n  - job_name: ember\n    static_configs:\n      - targets: ['{listen}']\n"
+    )
+}
+
+/// Builds the shared state: configuration, storage and self-instrumentation.
+pub fn build_app(opts: ServerOptions) -> Result<Arc<App>, String> {
+    let config = match &opts.config_file {
+        Some(f) => ServerConfig::load(std::path::Path::new(f)).map_err(|e| e.to_string())?,
+        None => {
+            let text = default_config_text(&opts.listen_address);
+            ServerConfig::parse(std::path::Path::new("<embedded>"), &text, std::path::Path::new("."))
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let head = Arc::new(Head::builder().build());
+    let registry = Registry::new();
+    registry
+        .register_collector(ember_client::ProcessCollector::new())
+        .map_err(|e| format!("registering process metrics: {e}"))?;
+    let now = SystemTime::now();
+    Ok(Arc::new(App {
+        opts,
+        config: RwLock::new(Arc::new(config)),
+        storage: head.clone(),
+        head,
+        registry,
+        start_time: now,
+        ready: AtomicBool::new(false),
+        last_reload_ok: AtomicBool::new(true),
+        last_reload_time: RwLock::new(now),
+    }))
+}
+
+/// Runs the server until SIGINT or SIGTERM; SIGHUP reloads the configuration.
+pub fn run(opts: ServerOptions) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    rt.block_on(async move {
+        let app = build_app(opts)?;
+        let (listener, addr) = bind(&app.opts.listen_address)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", app.opts.listen_address))?;
+        eprintln!("ember: listening on http://{addr}");
+        app.ready.store(true, Ordering::Relaxed);
+        let reload_app = app.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match reload_app.reload() {
+                    Ok(()) => eprintln!("ember: configuration reloaded"),
+                    Err(e) => eprintln!("ember: reload failed, keeping the old configuration: {e}"),
+                }
+            }
+        });
+        axum::serve(listener, router(app.clone()))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| format!("serving: {e}"))?;
+        eprintln!("ember: shut down");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+}
