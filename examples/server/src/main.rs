@@ -57,6 +57,9 @@ enum Command {
     /// Check configuration and rule files (like `promtool check`).
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Query a Prometheus-compatible server (like `promtool query`).
+    #[command(subcommand)]
+    Query(QueryCommand),
     /// Alertmanager configuration tools (like `amtool config`).
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -75,6 +78,36 @@ enum CheckCommand {
         /// The files.
         #[arg(required = true)]
         files: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum QueryCommand {
+    /// Run an instant query.
+    Instant {
+        /// The server's URL, e.g. http://127.0.0.1:9090.
+        server: String,
+        /// The PromQL expression.
+        expr: String,
+        /// Evaluation time (RFC 3339 or Unix seconds); now by default.
+        #[arg(long)]
+        time: Option<String>,
+    },
+    /// Run a range query.
+    Range {
+        /// The server's URL.
+        server: String,
+        /// The PromQL expression.
+        expr: String,
+        /// Start time (RFC 3339 or Unix seconds).
+        #[arg(long)]
+        start: String,
+        /// End time.
+        #[arg(long)]
+        end: String,
+        /// Resolution step (e.g. 15s or 15).
+        #[arg(long, default_value = "60")]
+        step: String,
     },
 }
 
@@ -116,6 +149,12 @@ fn main() {
         },
         Some(Command::Check(CheckCommand::Config { files })) => cli::check::config(&files, &mut out),
         Some(Command::Check(CheckCommand::Rules { files })) => cli::check::rules(&files, &mut out),
+        Some(Command::Query(QueryCommand::Instant { server, expr, time })) => {
+            cli::query::run(&server, &expr, &cli::query::QueryKind::Instant { time }, &mut out)
+        }
+        Some(Command::Query(QueryCommand::Range { server, expr, start, end, step })) => {
+            cli::query::run(&server, &expr, &cli::query::QueryKind::Range { start, end, step }, &mut out)
+        }
         Some(Command::Config(ConfigCommand::Routes(RoutesCommand::Test(t)))) => {
             cli::routes::test(&t.config_file, t.verify_receivers.as_deref(), &t.labels, &mut out)
         }

@@ -1,4 +1,5 @@
 //! The promtool- and amtool-like subcommands of `ember`.
 
 pub mod check;
+pub mod query;
 pub mod routes;
