@@ -1,0 +1,143 @@
+//! End-to-end: start the `ember` binary on 127.0.0.1 with an ephemeral port and talk to it
+//! over HTTP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str], dir: tempfile::TempDir) -> Server {
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start ember");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let addr = loop {
+        assert!(Instant::now() < deadline, "ember did not report its address");
+        let line = lines.next().expect("ember exited before listening").unwrap();
+        if let Some(a) = line.strip_prefix("ember: listening on http://") {
+            break a.to_owned();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr, _dir: dir }
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn get(addr: &str, path: &str) -> (u16, String) {
+    http(addr, "GET", path, "")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn status_endpoints_and_bad_requests() {
+    let s = start(&[], tempfile::tempdir().unwrap());
+    assert_eq!(get(&s.addr, "/-/healthy"), (200, "Prometheus Server is Healthy.\n".into()));
+    assert_eq!(get(&s.addr, "/-/ready").0, 200);
+    let (code, body) = get(&s.addr, "/api/v1/status/buildinfo");
+    assert_eq!(code, 200);
+    assert!(body.starts_with(r#"{"status":"success","data":{"version":"#), "{body}");
+    let (code, body) = get(&s.addr, "/api/v1/status/config");
+    assert_eq!(code, 200);
+    assert!(body.contains("job_name: ember"), "embedded defaults scrape the server itself: {body}");
+    // Bad requests get Prometheus's error shape and the server keeps serving.
+    let (code, body) = get(&s.addr, "/api/v1/series");
+    assert_eq!(
+        (code, body.as_str()),
+        (400, r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#)
+    );
+    let (code, body) = get(&s.addr, "/api/v1/labels?start=yesterday");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains(r#"cannot parse \"yesterday\" to a valid timestamp"#), "{body}");
+    let (code, body) = get(&s.addr, "/api/v1/series?match[]=rate(");
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = http(&s.addr, "POST", "/api/v1/format_query", "query=sum(x)by(job)");
+    assert_eq!((code, body.as_str()), (200, r#"{"status":"success","data":"sum by (job) (x)"}"#));
+    assert_eq!(get(&s.addr, "/no/such/page").0, 404);
+    // Lifecycle endpoints are off by default.
+    assert_eq!(http(&s.addr, "POST", "/-/reload", "").0, 403);
+    let (code, body) = get(&s.addr, "/metrics");
+    assert_eq!(code, 200);
+    assert!(body.contains("process_cpu_seconds_total"), "{body}");
+    assert_eq!(get(&s.addr, "/-/healthy").0, 200, "still serving after bad requests");
+}
+
+#[test]
+fn reload_keeps_old_config_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_interval: 1m\nscrape_configs:\n- job_name: a\n  static_configs:\n  - targets: ['127.0.0.1:1']\n",
+    );
+    let s = start(&[&format!("--config.file={cfg}"), "--web.enable-lifecycle"], dir);
+    let (_, before) = get(&s.addr, "/api/v1/status/config");
+    assert!(before.contains("job_name: a"));
+    std::fs::write(&cfg, "scrape_configs:\n- job_name: b\n  static_configs:\n  - targets: ['127.0.0.1:1']\n").unwrap();
+    assert_eq!(http(&s.addr, "POST", "/-/reload", "").0, 200);
+    assert!(get(&s.addr, "/api/v1/status/config").1.contains("job_name: b"));
+    std::fs::write(&cfg, "scrape_configs:\n- job_nam: c\n").unwrap();
+    let (code, body) = http(&s.addr, "POST", "/-/reload", "");
+    assert_eq!(code, 500, "{body}");
+    assert!(body.contains("job_nam"), "the error names the field: {body}");
+    assert!(get(&s.addr, "/api/v1/status/config").1.contains("job_name: b"), "old config kept");
+    assert!(get(&s.addr, "/api/v1/status/runtimeinfo").1.contains(r#""reloadConfigSuccess":false"#));
+}
