@@ -148,6 +148,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/-/ready", get(ready).head(ready))
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
+        .route("/federate", get(federate))
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
@@ -188,6 +189,24 @@ async fn metrics(State(app): Shared, headers: HeaderMap) -> Response {
     match app.registry.scrape(accept) {
         Ok(s) => ([(header::CONTENT_TYPE, s.content_type())], s.body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn federate(State(app): Shared, RawQuery(q): RawQuery) -> Response {
+    let p = Params::new(q.as_deref(), None);
+    let storage = app.storage.clone();
+    let lookback = app.opts.lookback_delta.as_millis() as i64;
+    let external: Vec<(String, String)> =
+        app.config().scrape.global.external_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let res = blocking(move || crate::web::federate::federate(&storage, &p, now, lookback, &external)).await;
+    match res {
+        Ok(families) => {
+            let mut out = String::new();
+            let _ = ember_exposition::text::encode(&mut out, &families);
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+        }
+        Err(e) => e.into_response(),
     }
 }
 
