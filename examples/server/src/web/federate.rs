@@ -73,7 +73,7 @@ mod tests {
     use super::*;
     use ember_exposition::{STALE_NAN, labels};
     use ember_tsdb::head::Head;
-    use ember_tsdb::storage::{AppendOptions, Appendable, Value};
+    use ember_tsdb::storage::{AppendOptions, Value};
 
     #[test]
     fn latest_non_stale_samples_with_external_labels() {
