@@ -60,5 +60,10 @@
 #![deny(missing_docs)]
 
 pub mod chunks;
+mod enc;
+pub mod error;
 pub mod head;
 pub mod storage;
+pub mod wal;
+
+pub use error::{Error, ErrorKind, Result};
