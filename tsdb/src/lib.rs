@@ -60,6 +60,7 @@
 #![deny(missing_docs)]
 
 pub mod chunks;
+pub mod db;
 mod enc;
 pub mod error;
 pub mod head;
