@@ -21,10 +21,13 @@ use std::time::{Duration, Instant};
 use ember_exposition::{Labels, Matcher, Timestamp};
 use parking_lot::{Mutex, RwLock};
 
-use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::block::Block;
+use crate::block::writer::{NewBlock, write_block};
+use crate::compact;
+use crate::error::{IoContext, Result};
 use crate::head::{Head, HeadAppender, HeadBuilder};
 use crate::storage::{
-    AppendError, AppendErrorKind, AppendOptions, Appendable, Appender, Querier, Queryable, SeriesRef,
+    AppendError, AppendErrorKind, AppendOptions, Appendable, Appender, MergeQuerier, Querier, Queryable, SeriesRef,
     StorageError, Value,
 };
 use crate::wal::{self, Encoder, Record, RefSample, ReplayStats, SyncPolicy, Wal, WalOptions};
@@ -35,6 +38,9 @@ pub struct DbBuilder {
     dir: PathBuf,
     head: HeadBuilder,
     wal: Option<WalOptions>,
+    block_range: i64,
+    retention: Option<i64>,
+    retention_bytes: Option<u64>,
 }
 
 impl DbBuilder {
@@ -62,6 +68,27 @@ impl DbBuilder {
         self
     }
 
+    /// The range of blocks cut from the head (default 2 h); the head's chunks are aligned
+    /// to it. Values under a millisecond count as one.
+    pub fn block_range(mut self, d: Duration) -> Self {
+        self.block_range = i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1);
+        self.head = self.head.chunk_range(d);
+        self
+    }
+
+    /// Keep blocks whose data is newer than this much before the newest sample (default:
+    /// forever). Merged blocks grow up to 10% of it.
+    pub fn retention(mut self, d: Duration) -> Self {
+        self.retention = Some(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// Keep at most this many bytes of blocks, dropping the oldest first (default: no limit).
+    pub fn retention_bytes(mut self, bytes: u64) -> Self {
+        self.retention_bytes = Some(bytes);
+        self
+    }
+
     /// Opens (creating if needed) the database: takes the lock, replays the WAL.
     pub fn open(self) -> Result<Db> {
         Db::open_with(self)
@@ -81,6 +108,12 @@ pub struct DbMetrics {
     pub checkpoints: AtomicU64,
     /// Commits that failed because the WAL could not be written.
     pub wal_write_failures: AtomicU64,
+    /// Blocks skipped at open because they could not be read.
+    pub corrupt_blocks: AtomicU64,
+    /// Blocks written by compaction (from the head or by merging).
+    pub compactions: AtomicU64,
+    /// Blocks deleted by retention.
+    pub retention_deletions: AtomicU64,
 }
 
 /// What opening the database found.
@@ -92,6 +125,9 @@ pub struct OpenReport {
     pub samples_skipped: u64,
     /// Wall time of the replay.
     pub replay_time: Duration,
+    /// Blocks that could not be opened, with the reason; they are skipped while the
+    /// others serve, and left on disk for inspection.
+    pub corrupt_blocks: Vec<(PathBuf, String)>,
 }
 
 struct WalState {
@@ -119,7 +155,11 @@ impl WalState {
 
 struct DbInner {
     dir: PathBuf,
+    opts: DbBuilder,
     head: Head,
+    blocks: RwLock<Vec<Block>>,
+    /// Serializes compactions, deletions and snapshots.
+    compacting: Mutex<()>,
     wal: Option<Mutex<WalState>>,
     metrics: DbMetrics,
     report: OpenReport,
@@ -159,15 +199,36 @@ impl std::fmt::Debug for Db {
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join("lock");
-    let f = File::options().create(true).truncate(false).write(true).open(&path).ctx(&path)?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(fs::TryLockError::WouldBlock) => {
-            Err(Error::new(ErrorKind::Locked).in_file(&path))
+    crate::sys::lock_file(&dir.join("lock"))
+}
+
+/// Blocks that failed to open, with the reason.
+type CorruptBlocks = Vec<(PathBuf, String)>;
+
+/// Opens every block directory under `dir`; those that fail are returned with the reason.
+/// Leftover temporary and half-deleted directories are removed.
+fn open_blocks(dir: &Path) -> Result<(Vec<Block>, CorruptBlocks)> {
+    let mut blocks = Vec::new();
+    let mut bad = Vec::new();
+    for e in fs::read_dir(dir).ctx(dir)? {
+        let e = e.ctx(dir)?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = e.path();
+        if name.ends_with(".tmp") || name.ends_with(".deleted") {
+            fs::remove_dir_all(&path).ctx(&path)?;
+            continue;
         }
-        Err(fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        if name.len() != 26 || !e.file_type().ctx(&path)?.is_dir() {
+            continue;
+        }
+        match Block::open(&path) {
+            Ok(b) => blocks.push(b),
+            Err(err) => bad.push((path, err.to_string())),
+        }
     }
+    blocks.sort_by(|a, b| a.meta().min_time.cmp(&b.meta().min_time).then_with(|| a.meta().ulid.cmp(&b.meta().ulid)));
+    Ok((blocks, bad))
 }
 
 /// Replays the WAL in `dir` into `head`; returns the references the log defines under
@@ -214,14 +275,22 @@ pub(crate) fn replay_into(head: &Head, dir: &Path) -> Result<(OpenReport, Vec<u6
         }
         _ => {}
     })?;
-    let report = OpenReport { replay, samples_skipped: skipped, replay_time: start.elapsed() };
+    let report =
+        OpenReport { replay, samples_skipped: skipped, replay_time: start.elapsed(), corrupt_blocks: Vec::new() };
     Ok((report, logged))
 }
 
 impl Db {
     /// A builder for the database in `dir`.
     pub fn builder(dir: impl Into<PathBuf>) -> DbBuilder {
-        DbBuilder { dir: dir.into(), head: HeadBuilder::default(), wal: Some(WalOptions::default()) }
+        DbBuilder {
+            dir: dir.into(),
+            head: HeadBuilder::default(),
+            wal: Some(WalOptions::default()),
+            block_range: 2 * 3600 * 1000,
+            retention: None,
+            retention_bytes: None,
+        }
     }
 
     fn open_with(b: DbBuilder) -> Result<Db> {
@@ -229,8 +298,14 @@ impl Db {
         let lock = lock_dir(&b.dir)?;
         let head = b.head.clone().build();
         let metrics = DbMetrics::default();
+        let (blocks, corrupt_blocks) = open_blocks(&b.dir)?;
+        metrics.corrupt_blocks.fetch_add(corrupt_blocks.len() as u64, Ordering::Relaxed);
+        if let Some(max) = blocks.iter().map(|b| b.meta().max_time).max() {
+            // The head takes only what the blocks do not cover.
+            head.truncate(max);
+        }
         let wal_dir = b.dir.join("wal");
-        let (report, wal) = match b.wal {
+        let (mut report, wal) = match b.wal {
             Some(opts) => {
                 let (report, logged) = replay_into(&head, &wal_dir)?;
                 let r = &report.replay;
@@ -243,10 +318,14 @@ impl Db {
             }
             None => (OpenReport::default(), None),
         };
+        report.corrupt_blocks = corrupt_blocks;
         Ok(Db {
             inner: Arc::new(DbInner {
-                dir: b.dir,
+                dir: b.dir.clone(),
+                opts: b,
                 head,
+                blocks: RwLock::new(blocks),
+                compacting: Mutex::new(()),
                 wal,
                 metrics,
                 report,
@@ -281,9 +360,181 @@ impl Db {
         DbAppender { db: Arc::clone(&self.inner), app: Some(self.inner.head.appender()), samples: Vec::new() }
     }
 
-    /// A querier over `[mint, maxt]`.
+    /// A querier over `[mint, maxt]` spanning the head and every block that overlaps the
+    /// range; series present in several are merged and equal samples deduplicated (the
+    /// head wins a conflict, then newer blocks).
     pub fn querier(&self, mint: Timestamp, maxt: Timestamp) -> std::result::Result<Box<dyn Querier>, StorageError> {
-        Ok(Box::new(self.inner.head.querier(mint, maxt)?))
+        let head = Box::new(self.inner.head.querier(mint, maxt)?) as Box<dyn Querier>;
+        let blocks = self.inner.blocks.read();
+        let mut qs = vec![head];
+        for b in blocks.iter().rev() {
+            if b.meta().min_time <= maxt && b.meta().max_time > mint {
+                qs.push(Box::new(b.querier(mint, maxt)));
+            }
+        }
+        if qs.len() == 1 {
+            return Ok(qs.pop().unwrap_or_else(|| unreachable!()));
+        }
+        Ok(Box::new(MergeQuerier::new(qs, Vec::new())))
+    }
+
+    /// The open blocks, oldest first.
+    pub fn blocks(&self) -> Vec<Block> {
+        self.inner.blocks.read().clone()
+    }
+
+    /// Runs compaction until there is nothing left to do: cuts blocks from the head while
+    /// it spans 1.5 block ranges (then truncates the head and checkpoints the WAL), merges
+    /// overlapping blocks and adjacent blocks that fill a window of the next level, and
+    /// applies retention. Returns the number of blocks written.
+    pub fn compact(&self) -> Result<usize> {
+        let _g = self.inner.compacting.lock();
+        let mut written = 0;
+        let range = self.inner.opts.block_range;
+        while let (Some(min), Some(max)) = (self.inner.head.min_time(), self.inner.head.max_time()) {
+            if max - min < range + range / 2 {
+                break;
+            }
+            let start = min.div_euclid(range) * range;
+            self.cut_block(start, start + range)?;
+            written += 1;
+        }
+        let ranges = compact::ranges(range, self.inner.opts.retention.map(|r| r / 10));
+        loop {
+            let blocks = self.blocks();
+            let closed = self
+                .inner
+                .head
+                .min_time()
+                .unwrap_or(i64::MAX)
+                .min(blocks.iter().map(|b| b.meta().max_time).max().unwrap_or(i64::MIN));
+            let Some(group) = compact::plan(&blocks, &ranges, closed) else { break };
+            let parts: Vec<Block> = group.iter().map(|&i| blocks[i].clone()).collect();
+            let meta = compact::merge_blocks(&self.inner.dir, &parts)?;
+            let nb = Block::open(&self.inner.dir.join(&meta.ulid))?;
+            self.replace_blocks(&parts, Some(nb))?;
+            self.inner.metrics.compactions.fetch_add(1, Ordering::Relaxed);
+            written += 1;
+        }
+        self.apply_retention()?;
+        Ok(written)
+    }
+
+    /// Writes the head's data in `[mint, maxt)` as a block, then drops it from the head
+    /// and checkpoints the WAL.
+    fn cut_block(&self, mint: Timestamp, maxt: Timestamp) -> Result<()> {
+        let series = self.inner.head.chunks_in(mint, maxt - 1);
+        if !series.is_empty() {
+            let nb = NewBlock {
+                parent: &self.inner.dir,
+                min_time: mint,
+                max_time: maxt,
+                level: 1,
+                sources: vec![],
+                parents: vec![],
+            };
+            let meta = write_block(nb, &series, &[])?;
+            let block = Block::open(&self.inner.dir.join(&meta.ulid))?;
+            self.replace_blocks(&[], Some(block))?;
+            self.inner.metrics.compactions.fetch_add(1, Ordering::Relaxed);
+        }
+        self.truncate_head(maxt)
+    }
+
+    fn replace_blocks(&self, old: &[Block], new: Option<Block>) -> Result<()> {
+        {
+            let mut blocks = self.inner.blocks.write();
+            blocks.retain(|b| !old.iter().any(|o| o.meta().ulid == b.meta().ulid));
+            blocks.extend(new);
+            blocks.sort_by(|a, b| {
+                a.meta().min_time.cmp(&b.meta().min_time).then_with(|| a.meta().ulid.cmp(&b.meta().ulid))
+            });
+        }
+        // Open queriers keep their maps; the files go now.
+        for b in old {
+            compact::remove_block(b.dir())?;
+        }
+        Ok(())
+    }
+
+    fn apply_retention(&self) -> Result<()> {
+        let blocks = self.blocks();
+        let mut drop: Vec<Block> = Vec::new();
+        if let Some(ret) = self.inner.opts.retention {
+            let newest =
+                self.inner.head.max_time().into_iter().chain(blocks.iter().map(|b| b.meta().max_time - 1)).max();
+            if let Some(newest) = newest {
+                drop.extend(blocks.iter().filter(|b| b.meta().max_time <= newest - ret).cloned());
+            }
+        }
+        if let Some(limit) = self.inner.opts.retention_bytes {
+            let mut total: u64 = blocks.iter().map(Block::size).sum();
+            for b in &blocks {
+                if total <= limit {
+                    break;
+                }
+                total -= b.size();
+                if !drop.iter().any(|d| d.meta().ulid == b.meta().ulid) {
+                    drop.push(b.clone());
+                }
+            }
+        }
+        if !drop.is_empty() {
+            self.inner.metrics.retention_deletions.fetch_add(drop.len() as u64, Ordering::Relaxed);
+            self.replace_blocks(&drop, None)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot into `dst` (on the same file system): every block hard-linked,
+    /// and the head's data written as one more block. The result is a data directory
+    /// that [`Db::builder`] opens.
+    pub fn snapshot(&self, dst: &Path) -> Result<()> {
+        let _g = self.inner.compacting.lock();
+        fs::create_dir_all(dst).ctx(dst)?;
+        for b in self.blocks() {
+            compact::link_dir(b.dir(), &dst.join(&b.meta().ulid))?;
+        }
+        if let (Some(min), Some(max)) = (self.inner.head.min_time(), self.inner.head.max_time()) {
+            let series = self.inner.head.chunks_in(min, max);
+            if !series.is_empty() {
+                let nb = NewBlock {
+                    parent: dst,
+                    min_time: min,
+                    max_time: max + 1,
+                    level: 1,
+                    sources: vec![],
+                    parents: vec![],
+                };
+                write_block(nb, &series, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the samples of series matching `matchers` in `[mint, maxt]` from the
+    /// blocks, through tombstones (applied at query time, removed from disk by the next
+    /// compaction of the block). Returns the number of series affected.
+    pub fn delete_blocks(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<usize> {
+        let _g = self.inner.compacting.lock();
+        let mut n = 0;
+        for b in self.blocks() {
+            if b.meta().min_time > maxt || b.meta().max_time <= mint {
+                continue;
+            }
+            let hit = b.add_tombstones(matchers, mint, maxt)?;
+            if hit > 0 {
+                n += hit;
+                let reopened = Block::open(b.dir())?;
+                let mut blocks = self.inner.blocks.write();
+                for x in blocks.iter_mut() {
+                    if x.meta().ulid == b.meta().ulid {
+                        *x = reopened.clone();
+                    }
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// Syncs the WAL.
@@ -433,4 +684,3 @@ impl Queryable for Db {
         Db::querier(self, mint, maxt)
     }
 }
-

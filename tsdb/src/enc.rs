@@ -111,11 +111,6 @@ impl<'a> Decbuf<'a> {
     }
 
     #[inline]
-    pub(crate) fn u8(&mut self) -> DResult<u8> {
-        Ok(self.bytes(1)?[0])
-    }
-
-    #[inline]
     pub(crate) fn u32(&mut self) -> DResult<u32> {
         let b = self.bytes(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -170,7 +165,7 @@ mod tests {
             prop_assert_eq!(d.u32().unwrap(), u as u32);
             prop_assert_eq!(d.u64().unwrap(), u);
             prop_assert_eq!(d.remaining(), 0);
-            prop_assert!(d.u8().is_err());
+            prop_assert!(d.bytes(1).is_err());
         }
 
         #[test]
