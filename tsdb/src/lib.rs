@@ -57,8 +57,18 @@
 //! `unsafe` is not used yet (`unsafe_code` is denied until a bench shows it pays, and
 //! `clippy::undocumented_unsafe_blocks` applies then).
 #![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs)]
 
+pub mod block;
 pub mod chunks;
+mod compact;
+pub mod db;
+mod enc;
+pub mod error;
 pub mod head;
 pub mod storage;
+mod sys;
+pub mod wal;
+
+pub use error::{Error, ErrorKind, Result};

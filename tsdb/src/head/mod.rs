@@ -17,6 +17,8 @@
 //! nothing is recorded and commits pay one atomic for the gate.
 
 mod index;
+mod replay;
+pub(crate) use replay::ChunkOut;
 mod series;
 mod symbols;
 

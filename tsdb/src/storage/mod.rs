@@ -145,6 +145,8 @@ pub enum AppendErrorKind {
     SeriesLimit,
     /// The storage is closed.
     Closed,
+    /// The batch could not be made durable (the write-ahead log failed to write).
+    Io,
 }
 
 impl AppendErrorKind {
@@ -159,6 +161,7 @@ impl AppendErrorKind {
             AppendErrorKind::UnsupportedValue => "unsupported_value",
             AppendErrorKind::SeriesLimit => "series_limit",
             AppendErrorKind::Closed => "closed",
+            AppendErrorKind::Io => "io",
         }
     }
 }
@@ -195,6 +198,7 @@ impl fmt::Display for AppendError {
             AppendErrorKind::UnsupportedValue => "unsupported value type",
             AppendErrorKind::SeriesLimit => "series limit reached",
             AppendErrorKind::Closed => "storage closed",
+            AppendErrorKind::Io => "write-ahead log write failed",
         };
         match self.timestamp {
             Some(t) => write!(f, "{what} (timestamp {t})"),
