@@ -68,6 +68,7 @@
 pub mod api;
 pub mod config;
 pub mod discovery;
+pub mod scrape;
 pub mod target;
 pub mod units;
 
