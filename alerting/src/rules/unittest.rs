@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use ember_exposition::{Labels, METRIC_NAME_LABEL, STALE_NAN};
 use ember_promql::series::{SeriesValue, parse_series_desc};
+use ember_tsdb::storage::AppendError;
 use serde::Deserialize;
 
-use super::eval::{ALERT_NAME_LABEL, AlertState, Group, QueryFn, Rule, RuleEnv, Sample};
+use super::eval::{ALERT_NAME_LABEL, AlertState, Group, QueryFn, Rule, RuleEnv, Sample, SampleWriter};
 use super::file::{Duration, RuleFile};
 
 /// A `promtool test rules` file.
@@ -296,8 +297,11 @@ fn run_group(
     let mut ts = 0;
     while ts <= max_t {
         for g in &mut groups {
-            let r = g.eval(&env, ts);
-            backend.append(&r.samples)?;
+            let mut w = BackendWriter { backend: &mut *backend, batch: Vec::new(), error: None };
+            g.eval_into(&env, ts, ts, &mut w, None);
+            if let Some(e) = w.error {
+                return Err(e);
+            }
         }
         // Check every alert case due at or before this step (cases between steps see the
         // state of the last evaluation before them).
@@ -312,6 +316,29 @@ fn run_group(
         failures.extend(check_expr_case(c, &env, fuzzy));
     }
     Ok(())
+}
+
+/// Writes a rule's batch to the backend on commit (so later rules see it).
+struct BackendWriter<'a> {
+    backend: &'a mut dyn Backend,
+    batch: Vec<Sample>,
+    error: Option<String>,
+}
+
+impl SampleWriter for BackendWriter<'_> {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        self.batch.push(Sample { labels: labels.clone(), t, v });
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<(), AppendError> {
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty()
+            && let Err(e) = self.backend.append(&batch)
+        {
+            self.error.get_or_insert(e);
+        }
+        Ok(())
+    }
 }
 
 /// An alert as compared: labels and annotations.
