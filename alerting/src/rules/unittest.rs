@@ -171,13 +171,18 @@ fn values_equal(a: f64, b: f64, fuzzy: bool) -> bool {
     fuzzy && a.is_finite() && b.is_finite() && (a.to_bits() as i64 - b.to_bits() as i64).abs() <= 1
 }
 
-fn expand_rule_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+/// Expands `patterns` (relative to `base`; `*`, `?` in the file name) into sorted paths;
+/// literal paths are kept whether or not they exist (loading reports missing ones).
+pub(crate) fn expand_rule_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in patterns {
         let full = base.join(p);
         let name = full.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.contains(['*', '?', '[']) {
-            let dir = full.parent().unwrap_or(base);
+            let dir = match full.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
             let mut matched: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(|e| format!("{}: {e}", dir.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
