@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use ember_exposition::{Label, Labels, MatchType, Matcher, METRIC_NAME_LABEL, STALE_NAN, is_stale_nan};
+use ember_exposition::{Label, Labels, METRIC_NAME_LABEL, MatchType, Matcher, STALE_NAN, is_stale_nan};
 use ember_tsdb::storage::{AppendError, Querier, StorageError};
 
 use super::file::{RuleGroup, RuleNode};
@@ -649,7 +649,9 @@ pub struct RuleStatus {
 
 /// The key that matches a rule across reloads: its name and its labels (Prometheus's
 /// `nameAndLabels`).
-fn rule_identity(r: &Rule) -> (String, Vec<(String, String)>) {
+type RuleIdentity = (String, Vec<(String, String)>);
+
+fn rule_identity(r: &Rule) -> RuleIdentity {
     let labels = match r {
         Rule::Recording(r) => r.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
         Rule::Alerting(r) => r.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -871,7 +873,7 @@ impl Group {
         self.last_evaluation = from.last_evaluation;
         self.last_eval_timestamp = from.last_eval_timestamp;
         self.evaluation_time = from.evaluation_time;
-        let mut by_key: HashMap<(String, Vec<(String, String)>), Vec<usize>> = HashMap::new();
+        let mut by_key: HashMap<RuleIdentity, Vec<usize>> = HashMap::new();
         for (fi, r) in from.rules.iter().enumerate() {
             by_key.entry(rule_identity(r)).or_default().push(fi);
         }

@@ -458,9 +458,8 @@ impl Manager {
         let mut paths: Vec<PathBuf> = Vec::new();
         for p in patterns {
             let p = p.as_ref();
-            let found = super::unittest::expand_rule_files(std::path::Path::new(""), &[p.to_string()]).map_err(
-                |message| ManagerError { kind: ManagerErrorKind::Glob { pattern: p.to_string(), message } },
-            )?;
+            let found = super::unittest::expand_rule_files(std::path::Path::new(""), &[p.to_string()])
+                .map_err(|message| ManagerError { kind: ManagerErrorKind::Glob { pattern: p.to_string(), message } })?;
             for f in found {
                 if !paths.contains(&f) {
                     paths.push(f);
@@ -524,7 +523,14 @@ impl Manager {
             }
             group.set_restored(!should_restore);
             let next_eval = group.eval_timestamp(now) + group.interval_ms.max(1);
-            let entry = Entry { group: Some(group), source: src, next_eval, should_restore, evaluations: 0, iterations_missed: 0 };
+            let entry = Entry {
+                group: Some(group),
+                source: src,
+                next_eval,
+                should_restore,
+                evaluations: 0,
+                iterations_missed: 0,
+            };
             state.groups.insert(key, Arc::new(Mutex::new(entry)));
         }
         for (_, prev) in old {
@@ -588,7 +594,6 @@ impl Manager {
     /// thread (`spawn_blocking`), its alerts go to every sink, then the loop sleeps until
     /// the next deadline (at most a minute; a reload wakes it).
     pub async fn run(&self) {
-        self.inner.stopped.store(false, Ordering::SeqCst);
         loop {
             if self.inner.stopped.load(Ordering::SeqCst) {
                 return;
@@ -620,8 +625,9 @@ impl Manager {
         }
     }
 
-    /// Stops [`Manager::run`] after its current cycle. Pending staleness markers of
-    /// removed groups are dropped, as Prometheus drops them on shutdown.
+    /// Stops [`Manager::run`] after its current cycle, for good (a later `run` returns at
+    /// once). Pending staleness markers of removed groups are dropped, as Prometheus drops
+    /// them on shutdown.
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
         self.inner.state.lock().removed.clear();
