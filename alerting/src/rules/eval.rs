@@ -9,8 +9,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
 
-use ember_exposition::{Label, Labels, METRIC_NAME_LABEL, STALE_NAN};
+use ember_exposition::{Label, Labels, METRIC_NAME_LABEL, MatchType, Matcher, STALE_NAN, is_stale_nan};
+use ember_tsdb::storage::{AppendError, Querier, StorageError};
 
 use super::file::{RuleGroup, RuleNode};
 use crate::template::{AlertTemplateData, Context, QuerySample, expand_alert_template};
@@ -40,8 +42,9 @@ pub const ALERT_FOR_STATE_METRIC_NAME: &str = "ALERTS_FOR_STATE";
 /// How long resolved alerts are kept so they are sent as resolved.
 pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
 
-/// An alert's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// An alert's state, ordered `Inactive < Pending < Firing` (a rule's state is the
+/// greatest state of its alerts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AlertState {
     /// Resolved (kept for a while so it is reported as resolved).
     Inactive,
@@ -128,6 +131,9 @@ pub enum EvalErrorKind {
         /// How many there were.
         got: usize,
     },
+    /// Storage rejected a result sample or the commit (the first such error of the
+    /// evaluation; the other samples were still stored).
+    Append(AppendError),
 }
 
 /// A failed evaluation of one rule.
@@ -148,6 +154,7 @@ impl fmt::Display for EvalError {
                 f.write_str("vector contains metrics with the same labelset after applying rule labels")
             }
             EvalErrorKind::LimitExceeded { limit, got } => write!(f, "exceeded limit of {limit} with {got} series"),
+            EvalErrorKind::Append(e) => write!(f, "appending the result: {e}"),
         }
     }
 }
@@ -229,6 +236,16 @@ impl RecordingRule {
         &self.name
     }
 
+    /// The expression.
+    pub fn expr(&self) -> &str {
+        &self.expr
+    }
+
+    /// The labels added to the results (group labels under the rule's own).
+    pub fn labels(&self) -> Labels {
+        Labels::from_vec(self.labels.clone())
+    }
+
     /// Evaluates at `ts` (the query runs at `ts - query_offset_ms`); the samples are
     /// timestamped at the query time.
     pub fn eval(&self, env: &RuleEnv, ts: i64, query_offset_ms: i64, limit: u64) -> Result<Vec<Sample>, EvalError> {
@@ -305,6 +322,31 @@ impl AlertingRule {
     /// The `for` duration (ms).
     pub fn hold_ms(&self) -> i64 {
         self.hold_ms
+    }
+
+    /// The `keep_firing_for` duration (ms).
+    pub fn keep_firing_for_ms(&self) -> i64 {
+        self.keep_firing_for_ms
+    }
+
+    /// The label templates added to alerts (group labels under the rule's own).
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// The annotation templates.
+    pub fn annotations(&self) -> &BTreeMap<String, String> {
+        &self.annotations
+    }
+
+    /// The rule's state: the greatest state among its alerts (`Inactive` when none).
+    pub fn state(&self) -> AlertState {
+        self.active.values().map(|a| a.state).max().unwrap_or(AlertState::Inactive)
+    }
+
+    /// Whether `for` state has been restored (or needs no restoring).
+    pub fn restored(&self) -> bool {
+        self.restored
     }
 
     /// Active alerts (pending, firing, and resolved ones still retained), sorted by labels.
@@ -500,14 +542,121 @@ impl Rule {
     }
 }
 
-/// The result of one group evaluation.
+/// Where a group's evaluation stores each rule's output.
+///
+/// Every rule's samples (and the staleness markers of its vanished series) form one batch,
+/// committed before the next rule runs, so a rule sees the results of the rules before it
+/// in the group at the same timestamp, as in Prometheus. The rule manager implements this
+/// over an [`ember_tsdb::storage::Appendable`]; the unit-test runner over its backend.
+pub trait SampleWriter {
+    /// Adds a sample to the current batch; a rejected sample is reported and skipped.
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError>;
+    /// Commits the current batch (a no-op when nothing was appended).
+    fn commit(&mut self) -> Result<(), AppendError>;
+}
+
+/// A [`SampleWriter`] that keeps everything in a vector (accepting every sample).
+#[derive(Debug, Default)]
+pub struct VecWriter {
+    /// The samples, in append order.
+    pub samples: Vec<Sample>,
+}
+
+impl SampleWriter for VecWriter {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        self.samples.push(Sample { labels: labels.clone(), t, v });
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<(), AppendError> {
+        Ok(())
+    }
+}
+
+/// The result of one group evaluation through [`Group::eval`].
 #[derive(Debug, Default)]
 pub struct GroupEvalResult {
-    /// Samples to append, rule by rule, including staleness markers for series that
-    /// disappeared since the previous evaluation.
+    /// Samples to append, rule by rule (each rule's results, then staleness markers for
+    /// its series that disappeared since the previous evaluation).
     pub samples: Vec<Sample>,
     /// Rules that failed (the others still ran).
     pub errors: Vec<EvalError>,
+}
+
+/// Alerts of one alerting rule that are due to be sent.
+#[derive(Debug, Clone)]
+pub struct AlertsToSend {
+    /// The rule's expression (for the generator URL).
+    pub expr: String,
+    /// The alerts (firing ones past the resend delay, and newly resolved ones).
+    pub alerts: Vec<Alert>,
+}
+
+/// The outcome of one group evaluation through [`Group::eval_into`].
+#[derive(Debug, Default)]
+pub struct GroupEvalOutcome {
+    /// Samples the rules returned (before storage; not counting staleness markers).
+    pub samples: usize,
+    /// Rules that failed to evaluate or whose results storage rejected.
+    pub errors: Vec<EvalError>,
+    /// Alerts to send, per alerting rule (only when a resend delay was given).
+    pub alerts: Vec<AlertsToSend>,
+}
+
+/// What [`Group::restore_for_state`] did.
+#[derive(Debug, Default)]
+pub struct RestoreReport {
+    /// Alerts whose active-since time came from storage.
+    pub alerts: usize,
+    /// Rules whose `ALERTS_FOR_STATE` series could not be read, with the error.
+    pub errors: Vec<(String, StorageError)>,
+}
+
+/// A rule's health after its last evaluation, as `/api/v1/rules` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuleHealth {
+    /// Not evaluated yet.
+    #[default]
+    Unknown,
+    /// The last evaluation succeeded.
+    Good,
+    /// The last evaluation failed.
+    Bad,
+}
+
+impl RuleHealth {
+    /// `"unknown"`, `"ok"` or `"err"`, as Prometheus's API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleHealth::Unknown => "unknown",
+            RuleHealth::Good => "ok",
+            RuleHealth::Bad => "err",
+        }
+    }
+}
+
+/// What is known about a rule's last evaluation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleStatus {
+    /// Health.
+    pub health: RuleHealth,
+    /// The last error, when the health is bad.
+    pub last_error: Option<EvalError>,
+    /// When the rule was last evaluated (ms, the caller's clock).
+    pub last_evaluation: Option<i64>,
+    /// How long the last evaluation took.
+    pub evaluation_time: StdDuration,
+}
+
+/// The key that matches a rule across reloads: its name and its labels (Prometheus's
+/// `nameAndLabels`).
+type RuleIdentity = (String, Vec<(String, String)>);
+
+fn rule_identity(r: &Rule) -> RuleIdentity {
+    let labels = match r {
+        Rule::Recording(r) => r.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+        Rule::Alerting(r) => r.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    };
+    (r.name().to_string(), labels)
 }
 
 /// A group of rules evaluated in order, remembering what each rule returned last time so
@@ -527,6 +676,12 @@ pub struct Group {
     /// The rules, in order.
     pub rules: Vec<Rule>,
     previous: Vec<HashSet<Labels>>,
+    status: Vec<RuleStatus>,
+    /// Series of rules removed by a reload, marked stale at the next evaluation.
+    stale_series: Vec<Labels>,
+    last_evaluation: Option<i64>,
+    last_eval_timestamp: Option<i64>,
+    evaluation_time: StdDuration,
 }
 
 impl Group {
@@ -540,7 +695,12 @@ impl Group {
             query_offset_ms: g.query_offset.map_or(0, |d| d.0),
             limit: g.limit,
             previous: vec![HashSet::new(); rules.len()],
+            status: vec![RuleStatus::default(); rules.len()],
             rules,
+            stale_series: Vec::new(),
+            last_evaluation: None,
+            last_eval_timestamp: None,
+            evaluation_time: StdDuration::ZERO,
         }
     }
 
@@ -572,37 +732,272 @@ impl Group {
         adj - adj.rem_euclid(self.interval_ms) + offset
     }
 
-    /// Evaluates every rule at `ts`, in order.
+    /// Per-rule status, in rule order.
+    pub fn rule_status(&self) -> &[RuleStatus] {
+        &self.status
+    }
+
+    /// When the group was last evaluated (the `started_at` given to [`Group::eval_into`]).
+    pub fn last_evaluation(&self) -> Option<i64> {
+        self.last_evaluation
+    }
+
+    /// The evaluation timestamp (slot) of the last evaluation.
+    pub fn last_eval_timestamp(&self) -> Option<i64> {
+        self.last_eval_timestamp
+    }
+
+    /// How long the last evaluation took.
+    pub fn evaluation_time(&self) -> StdDuration {
+        self.evaluation_time
+    }
+
+    /// Marks every alerting rule as restored or not (until restored, no `ALERTS` and
+    /// `ALERTS_FOR_STATE` samples are written).
+    pub fn set_restored(&mut self, restored: bool) {
+        for r in &mut self.rules {
+            if let Rule::Alerting(a) = r {
+                a.set_restored(restored);
+            }
+        }
+    }
+
+    /// Evaluates every rule at `ts`, in order, collecting the output in memory (every
+    /// sample accepted).
     pub fn eval(&mut self, env: &RuleEnv, ts: i64) -> GroupEvalResult {
-        let mut res = GroupEvalResult::default();
+        let mut w = VecWriter::default();
+        let out = self.eval_into(env, ts, ts, &mut w, None);
+        GroupEvalResult { samples: w.samples, errors: out.errors }
+    }
+
+    /// Evaluates every rule at `ts` in order, writing each rule's output through `w` and
+    /// committing it before the next rule runs. `started_at` is recorded as the rules'
+    /// last evaluation time. With a `resend_delay_ms`, alerting rules also report the
+    /// alerts due to be sent (and mark them sent).
+    ///
+    /// As in Prometheus: a failed rule keeps its previous series (no staleness markers);
+    /// samples storage rejects are not counted as returned, so they are marked stale if
+    /// they were returned before; staleness markers that storage rejects are ignored.
+    pub fn eval_into(
+        &mut self,
+        env: &RuleEnv,
+        ts: i64,
+        started_at: i64,
+        w: &mut dyn SampleWriter,
+        resend_delay_ms: Option<i64>,
+    ) -> GroupEvalOutcome {
+        let group_start = Instant::now();
         let stale_t = ts - self.query_offset_ms;
+        let mut out = GroupEvalOutcome::default();
         for (i, rule) in self.rules.iter_mut().enumerate() {
-            let out = match rule {
+            let t0 = Instant::now();
+            let res = match &mut *rule {
                 Rule::Recording(r) => r.eval(env, ts, self.query_offset_ms, self.limit),
                 Rule::Alerting(r) => r.eval(env, ts, self.query_offset_ms, self.limit),
             };
-            match out {
-                Ok(samples) => {
-                    let now: HashSet<Labels> = samples.iter().map(|s| s.labels.clone()).collect();
-                    let mut gone: Vec<&Labels> = self.previous[i].difference(&now).collect();
-                    gone.sort();
-                    for l in gone {
-                        res.samples.push(Sample { labels: l.clone(), t: stale_t, v: STALE_NAN });
-                    }
-                    res.samples.extend(samples);
-                    self.previous[i] = now;
+            let status = &mut self.status[i];
+            status.last_evaluation = Some(started_at);
+            let samples = match res {
+                Ok(s) => s,
+                Err(e) => {
+                    status.health = RuleHealth::Bad;
+                    status.last_error = Some(e.clone());
+                    status.evaluation_time = t0.elapsed();
+                    out.errors.push(e);
+                    continue;
                 }
-                Err(e) => res.errors.push(e),
+            };
+            out.samples += samples.len();
+            if let (Some(delay), Rule::Alerting(r)) = (resend_delay_ms, &mut *rule) {
+                let alerts = r.alerts_to_send(ts, delay, self.interval_ms);
+                if !alerts.is_empty() {
+                    out.alerts.push(AlertsToSend { expr: r.expr.clone(), alerts });
+                }
+            }
+            let mut failed = None;
+            let mut returned = HashSet::with_capacity(samples.len());
+            for s in samples {
+                match w.append(&s.labels, s.t, s.v) {
+                    Ok(()) => {
+                        returned.insert(s.labels);
+                    }
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+            let mut gone: Vec<&Labels> = self.previous[i].iter().filter(|l| !returned.contains(*l)).collect();
+            gone.sort();
+            for l in gone {
+                // Rejections are expected when another rule writes the same series.
+                let _ = w.append(l, stale_t, STALE_NAN);
+            }
+            match w.commit() {
+                Ok(()) => self.previous[i] = returned,
+                Err(e) => failed = Some(e),
+            }
+            match failed {
+                None => {
+                    status.health = RuleHealth::Good;
+                    status.last_error = None;
+                }
+                Some(e) => {
+                    let e = EvalError { rule: rule.name().to_string(), kind: EvalErrorKind::Append(e) };
+                    status.health = RuleHealth::Bad;
+                    status.last_error = Some(e.clone());
+                    out.errors.push(e);
+                }
+            }
+            status.evaluation_time = t0.elapsed();
+        }
+        if !self.stale_series.is_empty() {
+            for l in &self.stale_series {
+                let _ = w.append(l, stale_t, STALE_NAN);
+            }
+            if w.commit().is_ok() {
+                self.stale_series.clear();
             }
         }
-        res
+        self.last_evaluation = Some(started_at);
+        self.last_eval_timestamp = Some(ts);
+        self.evaluation_time = group_start.elapsed();
+        out
+    }
+
+    /// Takes over the state of `from`, the previous version of this group before a
+    /// reload (Prometheus's `CopyState`): rules are matched by name and labels (the first
+    /// duplicate with the first, and so on); a matched rule keeps its series (for
+    /// staleness) and, if alerting, its active alerts and status; series of rules that no
+    /// longer exist are marked stale at the next evaluation.
+    pub fn copy_state_from(&mut self, from: Group) {
+        self.last_evaluation = from.last_evaluation;
+        self.last_eval_timestamp = from.last_eval_timestamp;
+        self.evaluation_time = from.evaluation_time;
+        let mut by_key: HashMap<RuleIdentity, Vec<usize>> = HashMap::new();
+        for (fi, r) in from.rules.iter().enumerate() {
+            by_key.entry(rule_identity(r)).or_default().push(fi);
+        }
+        let mut from_rules: Vec<Option<Rule>> = from.rules.into_iter().map(Some).collect();
+        let mut from_prev: Vec<Option<HashSet<Labels>>> = from.previous.into_iter().map(Some).collect();
+        for (i, rule) in self.rules.iter_mut().enumerate() {
+            let Some(list) = by_key.get_mut(&rule_identity(rule)) else { continue };
+            if list.is_empty() {
+                continue;
+            }
+            let fi = list.remove(0);
+            self.previous[i] = from_prev[fi].take().unwrap_or_default();
+            if let (Rule::Alerting(new), Some(Rule::Alerting(old))) = (rule, from_rules[fi].take()) {
+                new.active.extend(old.active);
+            }
+        }
+        self.stale_series = from.stale_series;
+        for prev in from_prev.into_iter().flatten() {
+            self.stale_series.extend(prev);
+        }
+        self.stale_series.sort();
+    }
+
+    /// Every series the group's rules returned at their last evaluation, plus those
+    /// already waiting to be marked stale: what a removed group marks stale.
+    pub fn into_series(self) -> Vec<Labels> {
+        let mut v = self.stale_series;
+        for p in self.previous {
+            v.extend(p);
+        }
+        v.sort();
+        v
+    }
+
+    /// Restores the `for` state of the alerting rules from `ALERTS_FOR_STATE`, as
+    /// Prometheus does after a restart. `q` covers `[ts - outage_tolerance, ts]`.
+    ///
+    /// Rules whose `for` is shorter than `for_grace_period_ms` are not restored (they
+    /// will simply wait their `for` again). For each active alert with a stored series
+    /// whose last sample is not a staleness marker: if it had been pending for its whole
+    /// `for` before the outage, nothing changes (it fires at the next evaluation);
+    /// if less than the grace period of `for` remained, it fires one grace period after
+    /// `ts`; otherwise its active-since time moves forward by the outage duration. Every
+    /// alerting rule is marked restored afterwards, even when reading its series failed
+    /// (there is no retry, as in Prometheus).
+    pub fn restore_for_state(&mut self, q: &dyn Querier, ts: i64, for_grace_period_ms: i64) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        for rule in &mut self.rules {
+            let Rule::Alerting(r) = rule else { continue };
+            let hold = r.hold_ms;
+            if hold < for_grace_period_ms || r.active.is_empty() {
+                r.restored = true;
+                continue;
+            }
+            let mut matchers = Vec::with_capacity(r.labels.len() + 2);
+            let mut push = |n: &str, v: &str| {
+                if let Ok(m) = Matcher::new(MatchType::Equal, n, v) {
+                    matchers.push(m);
+                }
+            };
+            push(METRIC_NAME_LABEL, ALERT_FOR_STATE_METRIC_NAME);
+            push(ALERT_NAME_LABEL, &r.name);
+            for (k, v) in &r.labels {
+                push(k, v);
+            }
+            let mut last: HashMap<Labels, (i64, f64)> = HashMap::new();
+            let mut failed = false;
+            for series in q.select(false, None, &matchers) {
+                let series = match series {
+                    Ok(s) => s,
+                    Err(e) => {
+                        report.errors.push((r.name.clone(), e));
+                        failed = true;
+                        break;
+                    }
+                };
+                let mut it = series.iter();
+                let mut lastp = None;
+                while let Some(p) = it.next() {
+                    if let Some(v) = p.v.as_float() {
+                        lastp = Some((p.t, v));
+                    }
+                }
+                if let Some(e) = it.error() {
+                    report.errors.push((r.name.clone(), e));
+                    continue;
+                }
+                if let Some(p) = lastp {
+                    last.insert(series.labels().without_metric_name(), p);
+                }
+            }
+            if failed {
+                r.restored = true;
+                continue;
+            }
+            for a in r.active.values_mut() {
+                let Some(&(t, v)) = last.get(&a.labels) else { continue };
+                if is_stale_nan(v) {
+                    continue;
+                }
+                // Prometheus works in whole seconds here.
+                let down_at = t.div_euclid(1000) * 1000;
+                let mut active_at = v as i64 * 1000;
+                let remaining = hold - (down_at - active_at);
+                if remaining <= 0 {
+                    // It was firing before the outage; the next evaluation fires it again.
+                } else if remaining < for_grace_period_ms {
+                    active_at = ts + for_grace_period_ms - hold;
+                } else {
+                    active_at += ts - down_at;
+                }
+                a.active_at = active_at;
+                report.alerts += 1;
+            }
+            r.restored = true;
+        }
+        report
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ember_exposition::{is_stale_nan, labels};
+    use ember_exposition::labels;
     use parking_lot::Mutex;
 
     /// A query function answering from a table: expression -> time -> vector.
@@ -755,9 +1150,9 @@ mod tests {
         assert_eq!(g.eval(&e, 0).samples.len(), 2);
         let r = g.eval(&e, M);
         assert_eq!(r.samples.len(), 2);
-        assert_eq!(r.samples[0].labels, labels! {"__name__" => "job:up:sum", "job" => "b"});
-        assert!(is_stale_nan(r.samples[0].v));
-        assert_eq!(r.samples[1].v, 1.0);
+        assert_eq!(r.samples[0].v, 1.0);
+        assert_eq!(r.samples[1].labels, labels! {"__name__" => "job:up:sum", "job" => "b"});
+        assert!(is_stale_nan(r.samples[1].v));
     }
 
     #[test]

@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use ember_exposition::{Labels, METRIC_NAME_LABEL, STALE_NAN};
 use ember_promql::series::{SeriesValue, parse_series_desc};
+use ember_tsdb::storage::AppendError;
 use serde::Deserialize;
 
-use super::eval::{ALERT_NAME_LABEL, AlertState, Group, QueryFn, Rule, RuleEnv, Sample};
+use super::eval::{ALERT_NAME_LABEL, AlertState, Group, QueryFn, Rule, RuleEnv, Sample, SampleWriter};
 use super::file::{Duration, RuleFile};
 
 /// A `promtool test rules` file.
@@ -170,13 +171,18 @@ fn values_equal(a: f64, b: f64, fuzzy: bool) -> bool {
     fuzzy && a.is_finite() && b.is_finite() && (a.to_bits() as i64 - b.to_bits() as i64).abs() <= 1
 }
 
-fn expand_rule_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+/// Expands `patterns` (relative to `base`; `*`, `?` in the file name) into sorted paths;
+/// literal paths are kept whether or not they exist (loading reports missing ones).
+pub(crate) fn expand_rule_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in patterns {
         let full = base.join(p);
         let name = full.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.contains(['*', '?', '[']) {
-            let dir = full.parent().unwrap_or(base);
+            let dir = match full.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
             let mut matched: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(|e| format!("{}: {e}", dir.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -296,8 +302,11 @@ fn run_group(
     let mut ts = 0;
     while ts <= max_t {
         for g in &mut groups {
-            let r = g.eval(&env, ts);
-            backend.append(&r.samples)?;
+            let mut w = BackendWriter { backend: &mut *backend, batch: Vec::new(), error: None };
+            g.eval_into(&env, ts, ts, &mut w, None);
+            if let Some(e) = w.error {
+                return Err(e);
+            }
         }
         // Check every alert case due at or before this step (cases between steps see the
         // state of the last evaluation before them).
@@ -312,6 +321,29 @@ fn run_group(
         failures.extend(check_expr_case(c, &env, fuzzy));
     }
     Ok(())
+}
+
+/// Writes a rule's batch to the backend on commit (so later rules see it).
+struct BackendWriter<'a> {
+    backend: &'a mut dyn Backend,
+    batch: Vec<Sample>,
+    error: Option<String>,
+}
+
+impl SampleWriter for BackendWriter<'_> {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        self.batch.push(Sample { labels: labels.clone(), t, v });
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<(), AppendError> {
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.is_empty()
+            && let Err(e) = self.backend.append(&batch)
+        {
+            self.error.get_or_insert(e);
+        }
+        Ok(())
+    }
 }
 
 /// An alert as compared: labels and annotations.
