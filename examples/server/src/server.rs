@@ -11,8 +11,10 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ember_client::Registry;
-use ember_tsdb::head::Head;
-use ember_tsdb::storage::Queryable;
+use ember_discovery::discovery::{Manager as DiscoveryManager, ProviderOptions, providers};
+use ember_discovery::scrape::{ScrapeManager, ScrapeOptions};
+use ember_tsdb::db::Db;
+use ember_tsdb::storage::{Appendable, Queryable};
 use parking_lot::RwLock;
 
 use crate::config::ServerConfig;
@@ -97,10 +99,14 @@ pub struct App {
     pub opts: ServerOptions,
     /// The current configuration (replaced on reload).
     pub config: RwLock<Arc<ServerConfig>>,
-    /// The in-memory head.
-    pub head: Arc<Head>,
+    /// The durable database (head, WAL, blocks).
+    pub db: Db,
     /// What queries read.
     pub storage: Arc<dyn Queryable>,
+    /// What scrapes and rules write.
+    pub appendable: Arc<dyn Appendable>,
+    /// Discovery and scraping for the current configuration.
+    pub scraping: parking_lot::Mutex<Option<Scraping>>,
     /// The server's own metrics.
     pub registry: Registry,
     /// When the server started.
@@ -119,13 +125,20 @@ impl App {
         self.config.read().clone()
     }
 
-    /// Loads the configuration file again; on failure the old configuration stays.
+    /// Loads the configuration file again and restarts discovery and scraping with it; on
+    /// failure the old configuration keeps running.
     pub fn reload(&self) -> Result<(), String> {
         let Some(file) = &self.opts.config_file else {
             return Ok(());
         };
-        match ServerConfig::load(std::path::Path::new(file)) {
-            Ok(c) => {
+        let loaded = ServerConfig::load(std::path::Path::new(file))
+            .map_err(|e| e.to_string())
+            .and_then(|c| Scraping::start(&c, self.appendable.clone()).map(|s| (c, s)));
+        match loaded {
+            Ok((c, scraping)) => {
+                if let Some(old) = self.scraping.lock().replace(scraping) {
+                    old.stop_in_background();
+                }
                 *self.config.write() = Arc::new(c);
                 self.last_reload_ok.store(true, Ordering::Relaxed);
                 *self.last_reload_time.write() = SystemTime::now();
@@ -133,9 +146,43 @@ impl App {
             }
             Err(e) => {
                 self.last_reload_ok.store(false, Ordering::Relaxed);
-                Err(e.to_string())
+                Err(e)
             }
         }
+    }
+}
+
+/// Service discovery feeding the scrape loops, for one configuration.
+pub struct Scraping {
+    /// Keeps the discovery providers running (dropping it stops them).
+    pub discovery: DiscoveryManager,
+    /// The scrape loops.
+    pub scrape: ScrapeManager,
+}
+
+impl Scraping {
+    /// Starts discovery and scraping for `config`, appending into `storage`. Must run
+    /// inside the tokio runtime.
+    pub fn start(config: &ServerConfig, storage: Arc<dyn Appendable>) -> Result<Scraping, String> {
+        let opts = ProviderOptions::default();
+        let mut all = Vec::new();
+        for sc in &config.scrape.scrape_configs {
+            let provs = providers(sc, &opts).map_err(|e| format!("job {:?}: {e}", sc.job_name))?;
+            all.extend(provs.into_iter().map(|(name, p)| (sc.job_name.clone(), name, p)));
+        }
+        let scrape = ScrapeManager::new(&config.scrape.scrape_configs, storage, ScrapeOptions::default())
+            .map_err(|e| e.to_string())?;
+        let discovery = DiscoveryManager::start(all, Duration::from_secs(5));
+        scrape.watch(discovery.subscribe());
+        Ok(Scraping { discovery, scrape })
+    }
+
+    /// Stops the loops (writing staleness markers for their targets) without waiting.
+    pub fn stop_in_background(self) {
+        tokio::spawn(async move {
+            drop(self.discovery);
+            self.scrape.stop().await;
+        });
     }
 }
 
@@ -158,6 +205,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/status/flags", get(flags))
         .route("/api/v1/status/config", get(status_config))
         .route("/api/v1/status/tsdb", get(status_tsdb))
+        .route("/api/v1/targets", get(targets))
         .fallback(not_found)
         .with_state(app)
 }
@@ -329,8 +377,8 @@ async fn status_tsdb(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
             .filter(|n| *n > 0)
             .ok_or_else(|| ApiError::bad_data("limit must be a positive number"))?,
     };
-    let head = app.head.clone();
-    let st = blocking(move || Ok::<_, ApiError>(head.stats(limit))).await?;
+    let db = app.db.clone();
+    let st = blocking(move || Ok::<_, ApiError>(db.head().stats(limit))).await?;
     let mut d = String::from("{\"headStats\":{");
     d.push_str(&format!(
         "\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":{},\"minTime\":{},\"maxTime\":{}}}",
@@ -361,6 +409,28 @@ async fn status_tsdb(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
     Ok(ApiSuccess::new(d))
 }
 
+async fn targets(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::new(q.as_deref(), None);
+    let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
+    let pool = p.get("scrapePool").map(str::to_owned);
+    let mut view = match app.scraping.lock().as_ref() {
+        Some(s) => s.scrape.targets(),
+        None => Default::default(),
+    };
+    if let Some(pool) = &pool {
+        view.active_targets.retain(|t| &t.scrape_pool == pool);
+        view.dropped_targets.retain(|t| &t.scrape_pool == pool);
+        view.dropped_target_counts.retain(|k, _| k == pool);
+    }
+    match state.as_str() {
+        "active" => view.dropped_targets.clear(),
+        "dropped" => view.active_targets.clear(),
+        _ => {}
+    }
+    let data = serde_json::to_string(&view).map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+    Ok(ApiSuccess::new(data))
+}
+
 /// Runs storage work off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -384,16 +454,37 @@ pub fn default_config_text(listen: &str) -> String {
 }
 
 /// Builds the shared state: configuration, storage and self-instrumentation.
-pub fn build_app(opts: ServerOptions) -> Result<Arc<App>, String> {
+/// `self_addr` is the address the server is reachable at, which the embedded configuration
+/// scrapes.
+pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>, String> {
     let config = match &opts.config_file {
         Some(f) => ServerConfig::load(std::path::Path::new(f)).map_err(|e| e.to_string())?,
         None => {
-            let text = default_config_text(&opts.listen_address);
+            let text = default_config_text(&self_addr.to_string());
             ServerConfig::parse(std::path::Path::new("<embedded>"), &text, std::path::Path::new("."))
                 .map_err(|e| e.to_string())?
         }
     };
-    let head = Arc::new(Head::builder().build());
+    let mut builder = Db::builder(&opts.tsdb_path);
+    if let Some(r) = &opts.retention_time {
+        let ms = ember_promql::series::parse_duration_ms(r)
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| format!("invalid --storage.tsdb.retention.time {r:?}"))?;
+        builder = builder.retention(Duration::from_millis(ms as u64));
+    } else {
+        builder = builder.retention(Duration::from_secs(15 * 86_400));
+    }
+    if let Some(sz) = &opts.retention_size {
+        let b: ember_discovery::units::ByteSize =
+            sz.parse().map_err(|e| format!("invalid --storage.tsdb.retention.size {sz:?}: {e}"))?;
+        if b.0 > 0 {
+            builder = builder.retention_bytes(b.0);
+        }
+    }
+    let db = builder.open().map_err(|e| format!("opening the TSDB at {}: {e}", opts.tsdb_path))?;
+    for (path, why) in &db.open_report().corrupt_blocks {
+        eprintln!("ember: skipping corrupt block {}: {why}", path.display());
+    }
     let registry = Registry::new();
     registry
         .register_collector(ember_client::ProcessCollector::new())
@@ -402,8 +493,10 @@ pub fn build_app(opts: ServerOptions) -> Result<Arc<App>, String> {
     Ok(Arc::new(App {
         opts,
         config: RwLock::new(Arc::new(config)),
-        storage: head.clone(),
-        head,
+        storage: Arc::new(db.clone()),
+        appendable: Arc::new(db.clone()),
+        db,
+        scraping: parking_lot::Mutex::new(None),
         registry,
         start_time: now,
         ready: AtomicBool::new(false),
@@ -419,11 +512,12 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
     rt.block_on(async move {
-        let app = build_app(opts)?;
-        let (listener, addr) = bind(&app.opts.listen_address)
-            .await
-            .map_err(|e| format!("listening on {}: {e}", app.opts.listen_address))?;
+        let (listener, addr) =
+            bind(&opts.listen_address).await.map_err(|e| format!("listening on {}: {e}", opts.listen_address))?;
+        let app = build_app(opts, addr)?;
         eprintln!("ember: listening on http://{addr}");
+        let scraping = Scraping::start(&app.config(), app.appendable.clone())?;
+        *app.scraping.lock() = Some(scraping);
         app.ready.store(true, Ordering::Relaxed);
         let reload_app = app.clone();
         tokio::spawn(async move {
@@ -441,6 +535,12 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| format!("serving: {e}"))?;
+        let scraping = app.scraping.lock().take();
+        if let Some(s) = scraping {
+            drop(s.discovery);
+            s.scrape.stop().await;
+        }
+        app.db.close().map_err(|e| format!("closing the TSDB: {e}"))?;
         eprintln!("ember: shut down");
         Ok(())
     })

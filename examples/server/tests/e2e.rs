@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 struct Server {
     child: Child,
     addr: String,
-    _dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -21,8 +20,8 @@ impl Drop for Server {
     }
 }
 
-fn start(extra: &[&str], dir: tempfile::TempDir) -> Server {
-    let data = dir.path().join("data");
+fn start(extra: &[&str], dir: &Path) -> Server {
+    let data = dir.join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
         .arg("--web.listen-address=127.0.0.1:0")
         .arg(format!("--storage.tsdb.path={}", data.display()))
@@ -43,7 +42,7 @@ fn start(extra: &[&str], dir: tempfile::TempDir) -> Server {
     };
     // Keep draining stderr so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, addr, _dir: dir }
+    Server { child, addr }
 }
 
 /// One HTTP/1.1 request; returns (status, body).
@@ -89,7 +88,8 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 
 #[test]
 fn status_endpoints_and_bad_requests() {
-    let s = start(&[], tempfile::tempdir().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&[], dir.path());
     assert_eq!(get(&s.addr, "/-/healthy"), (200, "Prometheus Server is Healthy.\n".into()));
     assert_eq!(get(&s.addr, "/-/ready").0, 200);
     let (code, body) = get(&s.addr, "/api/v1/status/buildinfo");
@@ -128,7 +128,7 @@ fn reload_keeps_old_config_on_error() {
         "prometheus.yml",
         "global:\n  scrape_interval: 1m\nscrape_configs:\n- job_name: a\n  static_configs:\n  - targets: ['127.0.0.1:1']\n",
     );
-    let s = start(&[&format!("--config.file={cfg}"), "--web.enable-lifecycle"], dir);
+    let s = start(&[&format!("--config.file={cfg}"), "--web.enable-lifecycle"], dir.path());
     let (_, before) = get(&s.addr, "/api/v1/status/config");
     assert!(before.contains("job_name: a"));
     std::fs::write(&cfg, "scrape_configs:\n- job_name: b\n  static_configs:\n  - targets: ['127.0.0.1:1']\n").unwrap();
@@ -140,4 +140,43 @@ fn reload_keeps_old_config_on_error() {
     assert!(body.contains("job_nam"), "the error names the field: {body}");
     assert!(get(&s.addr, "/api/v1/status/config").1.contains("job_name: b"), "old config kept");
     assert!(get(&s.addr, "/api/v1/status/runtimeinfo").1.contains(r#""reloadConfigSuccess":false"#));
+}
+
+/// Polls `f` until it returns true or `secs` pass.
+fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn scrapes_itself_and_keeps_data_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = |addr: &str| format!(r#"{{"__name__":"up","instance":"{addr}","job":"ember"}}"#);
+    let first_addr;
+    {
+        let s = start(&[], dir.path());
+        first_addr = s.addr.clone();
+        assert!(
+            eventually(20, || get(&s.addr, "/api/v1/series?match[]=up").1.contains(&want(&s.addr))),
+            "own target scraped within 20 s"
+        );
+        let (code, body) = get(&s.addr, "/api/v1/targets?state=active");
+        assert_eq!(code, 200);
+        assert!(body.contains(r#""health":"up""#), "{body}");
+        // Graceful shutdown flushes.
+        let pid = s.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let mut s = s;
+        let status = s.child.wait().unwrap();
+        assert!(status.success(), "clean exit on SIGTERM: {status}");
+    }
+    let s = start(&[], dir.path());
+    let (_, body) = get(&s.addr, "/api/v1/series?match[]=up");
+    assert!(body.contains(&want(&first_addr)), "data kept across restart: {body}");
 }
