@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod engine;
 pub mod parser;
 pub mod series;
 #[cfg(feature = "test-util")]
