@@ -110,10 +110,9 @@ impl fmt::Display for AnnotationKind {
             AnnotationKind::MixedFloatsHistograms { metric_name } => {
                 write!(f, "encountered a mix of histograms and floats for metric name {metric_name:?}")
             }
-            AnnotationKind::MixedClassicNativeHistograms { metric_name } => write!(
-                f,
-                "vector contains a mix of classic and native histograms for metric name {metric_name:?}"
-            ),
+            AnnotationKind::MixedClassicNativeHistograms { metric_name } => {
+                write!(f, "vector contains a mix of classic and native histograms for metric name {metric_name:?}")
+            }
             AnnotationKind::HistogramIgnoredInAggregation { aggregation } => {
                 write!(f, "ignored histogram in {aggregation} aggregation")
             }
@@ -226,22 +225,13 @@ mod tests {
     fn messages_carry_prometheus_wording_and_position() {
         let q = "quantile(NaN, x)";
         let a = Annotation::new(AnnotationKind::InvalidQuantile(f64::NAN), PosRange::new(9, 12));
-        assert_eq!(
-            a.message(q),
-            "PromQL warning: quantile value should be between 0 and 1, got NaN (1:10)"
-        );
-        let a = Annotation::new(
-            AnnotationKind::InvalidRatio { given: 1.1, capped: 1.0 },
-            PosRange::new(0, 1),
-        );
+        assert_eq!(a.message(q), "PromQL warning: quantile value should be between 0 and 1, got NaN (1:10)");
+        let a = Annotation::new(AnnotationKind::InvalidRatio { given: 1.1, capped: 1.0 }, PosRange::new(0, 1));
         assert_eq!(
             a.message("x"),
             "PromQL warning: ratio value should be between -1 and 1, got 1.1, capping to 1 (1:1)"
         );
-        let a = Annotation::new(
-            AnnotationKind::PossibleNonCounter { metric_name: "m".into() },
-            PosRange::new(2, 3),
-        );
+        let a = Annotation::new(AnnotationKind::PossibleNonCounter { metric_name: "m".into() }, PosRange::new(3, 4));
         assert_eq!(
             a.message("a\nbm"),
             "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"m\" (2:2)"
