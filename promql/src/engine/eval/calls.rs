@@ -1,0 +1,432 @@
+//! Function calls: dispatch to the kernels in [`crate::engine::functions`] and the
+//! functions that need the evaluator (selectors, labels, ordering, time).
+
+use ember_exposition::{Labels, METRIC_NAME_LABEL};
+use hashbrown::HashMap;
+
+use super::{Elem, Evaluator, Range, RangeData, Result, SeriesBuf, Val, err};
+use crate::engine::EngineErrorKind;
+use crate::engine::annotations::AnnotationKind;
+use crate::engine::functions::{
+    Bucket, ElementwiseFunction, FPoint, RangeFunction, RangeWindow, bucket_quantile, eval_elementwise, eval_range,
+};
+use crate::parser::{Call, Expr, PosRange, ValueType};
+
+/// Strips parentheses.
+fn unparen(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unparen(&p.expr),
+        e => e,
+    }
+}
+
+impl Evaluator<'_> {
+    pub(crate) fn eval_call(&mut self, c: &Call, r: Range) -> Result<Val> {
+        let name = c.func.name;
+        if let Some(f) = RangeFunction::from_name(name) {
+            return self.eval_range_function(c, f, r);
+        }
+        if let Some(f) = ElementwiseFunction::from_name(name) {
+            return self.eval_elementwise(c, f, r);
+        }
+        match name {
+            "time" => Ok(Val::Scalar((0..r.steps()).map(|k| r.ts(k) as f64 / 1000.0).collect())),
+            "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; r.steps()])),
+            "start" => Ok(Val::Scalar(vec![self.query_start as f64 / 1000.0; r.steps()])),
+            "end" => Ok(Val::Scalar(vec![self.query_end as f64 / 1000.0; r.steps()])),
+            "range" => Ok(Val::Scalar(vec![(self.query_end - self.query_start) as f64 / 1000.0; r.steps()])),
+            "step" => Ok(Val::Scalar(vec![self.query_step as f64 / 1000.0; r.steps()])),
+            "min_of" | "max_of" => {
+                let a = self.eval_scalar(&c.args[0], r)?;
+                let b = self.eval_scalar(&c.args[1], r)?;
+                let min = name == "min_of";
+                Ok(Val::Scalar(a.iter().zip(&b).map(|(&x, &y)| if min { x.min(y) } else { x.max(y) }).collect()))
+            }
+            "vector" => {
+                let v = self.eval_scalar(&c.args[0], r)?;
+                let points: Vec<FPoint> = v.iter().enumerate().map(|(k, &f)| FPoint { t: r.ts(k), f }).collect();
+                self.alloc(points.len())?;
+                Ok(Val::Vector(vec![SeriesBuf { labels: Labels::empty(), points, drop_name: false }]))
+            }
+            "scalar" => {
+                let v = self.eval(&c.args[0], r)?;
+                let steps = r.steps();
+                let mut out = vec![f64::NAN; steps];
+                let mut counts = vec![0u32; steps];
+                if let Val::Vector(series) = &v {
+                    for s in series {
+                        for p in &s.points {
+                            let k = r.index(p.t);
+                            counts[k] += 1;
+                            out[k] = p.f;
+                        }
+                    }
+                }
+                for (o, n) in out.iter_mut().zip(&counts) {
+                    if *n != 1 {
+                        *o = f64::NAN;
+                    }
+                }
+                self.free(&v);
+                Ok(Val::Scalar(out))
+            }
+            "timestamp" => {
+                let mut series = match unparen(&c.args[0]) {
+                    Expr::VectorSelector(vs) => self.eval_vector_selector(vs, r, true)?,
+                    e => match self.eval(e, r)? {
+                        Val::Vector(mut s) => {
+                            for s in &mut s {
+                                s.points.iter_mut().for_each(|p| p.f = p.t as f64 / 1000.0);
+                            }
+                            s
+                        }
+                        _ => Vec::new(),
+                    },
+                };
+                series.iter_mut().for_each(|s| s.drop_name = true);
+                Ok(Val::Vector(series))
+            }
+            "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => self.eval_sort(c, r),
+            "absent" => self.eval_absent(c, r),
+            "absent_over_time" => self.eval_absent_over_time(c, r),
+            "histogram_quantile" => self.eval_histogram_quantile(c, r),
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
+            | "histogram_fraction" => {
+                // These read native histograms only; float samples are ignored.
+                for a in &c.args {
+                    let v = self.eval(a, r)?;
+                    self.free(&v);
+                }
+                Ok(Val::Vector(Vec::new()))
+            }
+            "label_replace" | "label_join" => self.eval_label_fn(c, r),
+            "info" => err(EngineErrorKind::Unsupported("the info() function")),
+            "histogram_quantiles" => err(EngineErrorKind::Unsupported("histogram_quantiles (native histograms)")),
+            "start_timestamp" => err(EngineErrorKind::Unsupported("start_timestamp()")),
+            _ => err(EngineErrorKind::Unsupported("unknown function")),
+        }
+    }
+
+    fn eval_range_function(&mut self, c: &Call, f: RangeFunction, r: Range) -> Result<Val> {
+        let mut params: Vec<Vec<f64>> = Vec::new();
+        let mut matrix_arg = None;
+        for a in &c.args {
+            if a.value_type() == ValueType::Matrix {
+                matrix_arg = Some(a);
+            } else {
+                params.push(self.eval_scalar(a, r)?);
+            }
+        }
+        let Some(marg) = matrix_arg else { return Ok(Val::Vector(Vec::new())) };
+        if f == RangeFunction::QuantileOverTime {
+            if let Some(q) = params.first() {
+                for &q in q {
+                    if !(0.0..=1.0).contains(&q) {
+                        self.annotate(AnnotationKind::InvalidQuantile(q), c.args[0].pos());
+                    }
+                }
+            }
+        }
+        let data = self.eval_range_arg(marg, r)?;
+        let keeps_name = matches!(f, RangeFunction::LastOverTime | RangeFunction::FirstOverTime);
+        let counter = f.is_counter_function();
+        let mut issues = Vec::new();
+        let mut step_params = vec![0.0; params.len()];
+        let mut out = Vec::with_capacity(data.series.len());
+        for s in &data.series {
+            self.check()?;
+            let pts = &s.points;
+            let (mut lo, mut hi) = (0usize, 0usize);
+            let mut res = Vec::new();
+            for k in 0..r.steps() {
+                let ts = r.ts(k);
+                let end = data.window_end(ts);
+                let start = end - data.range;
+                if hi < lo {
+                    hi = lo;
+                }
+                while hi < pts.len() && pts[hi].t <= end {
+                    hi += 1;
+                }
+                while lo < hi && pts[lo].t <= start {
+                    lo += 1;
+                }
+                // Windows may move backwards only with `@` (constant) — never here.
+                if lo == hi {
+                    continue;
+                }
+                for (sp, p) in step_params.iter_mut().zip(&params) {
+                    *sp = p[k];
+                }
+                let w = RangeWindow { points: &pts[lo..hi], start, end };
+                if let Some(v) = eval_range(f, &w, &step_params, &mut issues) {
+                    res.push(FPoint { t: ts, f: v });
+                }
+            }
+            for kind in issues.drain(..) {
+                let pos = match kind {
+                    AnnotationKind::InvalidQuantile(_) => c.args[0].pos(),
+                    _ => marg.pos(),
+                };
+                self.annotate(kind, pos);
+            }
+            if counter && !res.is_empty() {
+                let name = s.labels.metric_name().unwrap_or("");
+                if !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| name.ends_with(suf)) {
+                    self.annotate(AnnotationKind::PossibleNonCounter { metric_name: name.to_owned() }, marg.pos());
+                }
+            }
+            if !res.is_empty() {
+                self.alloc(res.len())?;
+                out.push(SeriesBuf { labels: s.labels.clone(), points: res, drop_name: !keeps_name || s.drop_name });
+            }
+        }
+        self.free_series(&data.series);
+        Ok(Val::Vector(out))
+    }
+
+    fn eval_elementwise(&mut self, c: &Call, f: ElementwiseFunction, r: Range) -> Result<Val> {
+        let mut params = Vec::new();
+        for a in c.args.iter().skip(1) {
+            params.push(self.eval_scalar(a, r)?);
+        }
+        let mut series = match c.args.first() {
+            Some(a) => match self.eval(a, r)? {
+                Val::Vector(s) => s,
+                _ => Vec::new(),
+            },
+            None => {
+                // `hour()` and friends default to `vector(time())`.
+                let points: Vec<FPoint> = (0..r.steps()).map(|k| FPoint { t: r.ts(k), f: r.ts(k) as f64 / 1000.0 }).collect();
+                vec![SeriesBuf { labels: Labels::empty(), points, drop_name: false }]
+            }
+        };
+        let mut sp = vec![0.0; params.len()];
+        for s in &mut series {
+            s.points.retain_mut(|p| {
+                let k = r.index(p.t);
+                for (x, pv) in sp.iter_mut().zip(&params) {
+                    *x = pv[k];
+                }
+                match eval_elementwise(f, p.f, &sp) {
+                    Some(v) => {
+                        p.f = v;
+                        true
+                    }
+                    None => false,
+                }
+            });
+            s.drop_name = true;
+        }
+        series.retain(|s| !s.points.is_empty());
+        Ok(Val::Vector(series))
+    }
+
+    fn eval_sort(&mut self, c: &Call, r: Range) -> Result<Val> {
+        let v = self.eval(&c.args[0], r)?;
+        let Val::Vector(mut series) = v else { return Ok(v) };
+        let mut label_names = Vec::new();
+        for a in c.args.iter().skip(1) {
+            if let Expr::StringLiteral(s) = unparen(a) {
+                label_names.push(s.value.clone());
+            }
+        }
+        if self.is_range_query {
+            self.annotate(AnnotationKind::SortInRangeQuery, c.pos);
+            return Ok(Val::Vector(series));
+        }
+        let val = |s: &SeriesBuf| s.points.first().map_or(f64::NAN, |p| p.f);
+        match c.func.name {
+            "sort" | "sort_desc" => {
+                let desc = c.func.name == "sort_desc";
+                series.sort_by(|a, b| {
+                    let (x, y) = (val(a), val(b));
+                    match (x.is_nan(), y.is_nan()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => std::cmp::Ordering::Greater,
+                        (false, true) => std::cmp::Ordering::Less,
+                        _ if desc => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
+                        _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
+                    }
+                });
+            }
+            _ => {
+                let desc = c.func.name == "sort_by_label_desc";
+                series.sort_by(|a, b| {
+                    for n in &label_names {
+                        let o = natural_cmp(a.labels.get_or_empty(n), b.labels.get_or_empty(n));
+                        if o != std::cmp::Ordering::Equal {
+                            return if desc { o.reverse() } else { o };
+                        }
+                    }
+                    let o = a.labels.cmp(&b.labels);
+                    if desc { o.reverse() } else { o }
+                });
+            }
+        }
+        Ok(Val::Vector(series))
+    }
+
+    fn eval_absent(&mut self, c: &Call, r: Range) -> Result<Val> {
+        let v = self.eval(&c.args[0], r)?;
+        let steps = r.steps();
+        let mut present = vec![false; steps];
+        if let Val::Vector(series) = &v {
+            for s in series {
+                for p in &s.points {
+                    present[r.index(p.t)] = true;
+                }
+            }
+        }
+        self.free(&v);
+        let labels = match unparen(&c.args[0]) {
+            Expr::VectorSelector(vs) => absent_labels(&vs.matchers),
+            _ => Labels::empty(),
+        };
+        Ok(Val::Vector(absent_series(labels, r, &present)))
+    }
+
+    fn eval_absent_over_time(&mut self, c: &Call, r: Range) -> Result<Val> {
+        let data = self.eval_range_arg(&c.args[0], r)?;
+        let present = self.presence(&data, r);
+        self.free_series(&data.series);
+        let labels = match unparen(&c.args[0]) {
+            Expr::MatrixSelector(ms) => absent_labels(&ms.selector.matchers),
+            _ => Labels::empty(),
+        };
+        Ok(Val::Vector(absent_series(labels, r, &present)))
+    }
+
+    /// For each step, whether any series has a sample in its window.
+    fn presence(&self, data: &RangeData, r: Range) -> Vec<bool> {
+        let mut present = vec![false; r.steps()];
+        for s in &data.series {
+            for (k, pr) in present.iter_mut().enumerate() {
+                if *pr {
+                    continue;
+                }
+                let end = data.window_end(r.ts(k));
+                let start = end - data.range;
+                let i = s.points.partition_point(|p| p.t <= start);
+                if s.points.get(i).is_some_and(|p| p.t <= end) {
+                    *pr = true;
+                }
+            }
+        }
+        present
+    }
+
+    fn eval_histogram_quantile(&mut self, c: &Call, r: Range) -> Result<Val> {
+        let q = self.eval_scalar(&c.args[0], r)?;
+        let v = self.eval(&c.args[1], r)?;
+        let qpos = c.args[0].pos();
+        let vpos = c.args[1].pos();
+        // Per input series: its group (labels without `le`) and bucket bound, cached.
+        let mut by_src: Vec<Option<(usize, f64)>> = Vec::new();
+        let mut seen: Vec<bool> = Vec::new();
+        let mut groups: Vec<(Labels, String)> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut buckets: Vec<Vec<Bucket>> = Vec::new();
+        let mut touched: Vec<usize> = Vec::new();
+        let out = self.step_loop(r, &[&v], |ev, k, args, out| {
+            let q = q[k];
+            if !(0.0..=1.0).contains(&q) {
+                ev.annotate(AnnotationKind::InvalidQuantile(q), qpos);
+            }
+            touched.clear();
+            for e in args[0].vector() {
+                let i = e.src as usize;
+                if i >= seen.len() {
+                    seen.resize(i + 1, false);
+                    by_src.resize(i + 1, None);
+                }
+                if !seen[i] {
+                    seen[i] = true;
+                    by_src[i] = bucket_of(e, &mut groups, &mut index, &mut buckets);
+                }
+                let Some((g, le)) = by_src[i] else {
+                    let le = e.labels.get_or_empty("le").to_owned();
+                    let metric_name = e.labels.metric_name().unwrap_or("").to_owned();
+                    ev.annotate(AnnotationKind::BadBucketLabel { le, metric_name }, vpos);
+                    continue;
+                };
+                if buckets[g].is_empty() {
+                    touched.push(g);
+                }
+                buckets[g].push(Bucket { upper_bound: le, count: e.f });
+            }
+            for &g in &touched {
+                let res = bucket_quantile(q, &mut buckets[g]);
+                buckets[g].clear();
+                if res.forced_monotonicity {
+                    ev.annotate(
+                        AnnotationKind::HistogramQuantileForcedMonotonicity { metric_name: groups[g].1.clone() },
+                        vpos,
+                    );
+                }
+                out.push(Elem { labels: groups[g].0.clone(), f: res.value, drop_name: true, src: 0 });
+            }
+            Ok(())
+        })?;
+        self.free(&v);
+        Ok(Val::Vector(out))
+    }
+
+    fn eval_label_fn(&mut self, c: &Call, r: Range) -> Result<Val> {
+        let _ = (c, r);
+        err(EngineErrorKind::Unsupported("label_replace/label_join: kernels not merged yet"))
+    }
+}
+
+/// The group and bound of a bucket series, or `None` when its `le` is missing or bad.
+fn bucket_of(
+    e: &Elem,
+    groups: &mut Vec<(Labels, String)>,
+    index: &mut HashMap<Labels, usize>,
+    buckets: &mut Vec<Vec<Bucket>>,
+) -> Option<(usize, f64)> {
+    let le = e.labels.get("le")?;
+    let bound = parse_go_float(le)?;
+    let key = e.labels.filter(|l| l.name != "le");
+    let g = match index.get(&key) {
+        Some(&g) => g,
+        None => {
+            let g = groups.len();
+            index.insert(key.clone(), g);
+            let name = e.labels.metric_name().unwrap_or("").to_owned();
+            groups.push((key, name));
+            buckets.push(Vec::new());
+            g
+        }
+    };
+    Some((g, bound))
+}
+
+/// Parses a float as Go's `strconv.ParseFloat` accepts it (`+Inf`, `NaN`, `1e3`, …).
+fn parse_go_float(s: &str) -> Option<f64> {
+    crate::series::parse_float(s).or_else(|| s.parse().ok())
+}
+
+fn absent_series(labels: Labels, r: Range, present: &[bool]) -> Vec<SeriesBuf> {
+    let points: Vec<FPoint> =
+        present.iter().enumerate().filter(|(_, p)| !**p).map(|(k, _)| FPoint { t: r.ts(k), f: 1.0 }).collect();
+    if points.is_empty() {
+        return Vec::new();
+    }
+    vec![SeriesBuf { labels, points, drop_name: false }]
+}
+
+/// The labels `absent()` gives its output: the equality matchers' labels (not the name),
+/// except names matched more than once.
+fn absent_labels(matchers: &[ember_exposition::Matcher]) -> Labels {
+    let _ = METRIC_NAME_LABEL;
+    let _ = matchers;
+    Labels::empty()
+}
+
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.cmp(b)
+}
+
+#[allow(dead_code)]
+fn _pos(_: PosRange) {}
