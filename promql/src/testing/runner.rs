@@ -57,17 +57,22 @@ pub fn load(
     interval_ms: i64,
     series: &[SeriesDesc],
 ) -> Result<LoadReport, LoadError> {
-    let mut app = storage.appender();
     let mut report = LoadReport::default();
+    // Series may be written twice in one block; the later value of a timestamp wins.
+    let mut merged: Vec<(Labels, std::collections::BTreeMap<i64, f64>)> = Vec::new();
+    let mut index: std::collections::HashMap<Labels, usize> = std::collections::HashMap::new();
     for s in series {
         if s.start_timestamps {
             report.start_timestamp_series.push(s.labels.clone());
             continue;
         }
-        let mut sref = None;
+        let i = *index.entry(s.labels.clone()).or_insert_with(|| {
+            merged.push((s.labels.clone(), Default::default()));
+            merged.len() - 1
+        });
         let mut had_histogram = false;
-        for (i, v) in s.values.iter().enumerate() {
-            let t = start_ms + i as i64 * interval_ms;
+        for (k, v) in s.values.iter().enumerate() {
+            let t = start_ms + k as i64 * interval_ms;
             let f = match v {
                 SeriesValue::Float(f) => *f,
                 SeriesValue::Stale => STALE_NAN,
@@ -77,14 +82,21 @@ pub fn load(
                     continue;
                 }
             };
-            let r = app
-                .append(sref, &s.labels, t, StoredValue::Float(f), AppendOptions::NONE)
-                .map_err(|source| LoadError { labels: s.labels.clone(), t, source })?;
-            sref = Some(r);
-            report.samples += 1;
+            merged[i].1.insert(t, f);
         }
         if had_histogram {
             report.histogram_series.push(s.labels.clone());
+        }
+    }
+    let mut app = storage.appender();
+    for (labels, points) in &merged {
+        let mut sref = None;
+        for (&t, &f) in points {
+            let r = app
+                .append(sref, labels, t, StoredValue::Float(f), AppendOptions::NONE)
+                .map_err(|source| LoadError { labels: labels.clone(), t, source })?;
+            sref = Some(r);
+            report.samples += 1;
         }
     }
     app.commit().map_err(|source| LoadError { labels: Labels::empty(), t: start_ms, source })?;

@@ -168,7 +168,7 @@ fn first(op: AggregateOp, st: &mut State, e: &Elem) {
         AggregateOp::Min | AggregateOp::Max => st.value = e.f,
         AggregateOp::Stddev | AggregateOp::Stdvar => {
             st.mean = e.f;
-            st.value = 0.0;
+            st.value = if e.f.is_finite() { 0.0 } else { f64::NAN };
         }
         AggregateOp::Quantile => st.values.push(e.f),
         AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio => {
