@@ -60,7 +60,12 @@ fn promqltest_scripts() {
                 problems.push(format!("{}: {} failed: {:#?}", s.name, s.failed(), s.failures()));
             }
         } else if s.passed() < floor {
-            problems.push(format!("{}: {} passed, below the floor of {floor}: {:#?}", s.name, s.passed(), s.failures()));
+            problems.push(format!(
+                "{}: {} passed, below the floor of {floor}: {:#?}",
+                s.name,
+                s.passed(),
+                s.failures()
+            ));
         }
     }
     println!("{}", report.summary());

@@ -8,7 +8,9 @@ use hashbrown::HashMap;
 
 use super::annotations::{Annotation, AnnotationKind, Annotations};
 use super::functions::FPoint;
-use super::{CancelToken, EngineError, EngineErrorKind, EngineOptions, QueryKind, QueryResult, QueryStats, Sample, Series, Value};
+use super::{
+    CancelToken, EngineError, EngineErrorKind, EngineOptions, QueryKind, QueryResult, QueryStats, Sample, Series, Value,
+};
 use crate::parser::{AtModifier, BinaryOp, DurationArg, Expr, PosRange, UnaryOp, ValueType, VectorSelector};
 
 mod aggregate;
@@ -124,7 +126,11 @@ impl Collector {
             }
             None => {
                 self.map.insert(e.labels.clone(), self.series.len());
-                self.series.push(SeriesBuf { labels: e.labels, points: vec![FPoint { t: ts, f: e.f }], drop_name: e.drop_name });
+                self.series.push(SeriesBuf {
+                    labels: e.labels,
+                    points: vec![FPoint { t: ts, f: e.f }],
+                    drop_name: e.drop_name,
+                });
             }
         }
         Ok(())
@@ -190,7 +196,13 @@ pub(crate) fn run(
     };
     let lookback = opts.lookback_delta.as_millis() as i64;
     let mut bounds = (i64::MAX, i64::MIN);
-    let probe = Probe { opts, query_start: range.start, query_end: range.end, query_step: if is_range { range.interval } else { 0 }, lookback };
+    let probe = Probe {
+        opts,
+        query_start: range.start,
+        query_end: range.end,
+        query_step: if is_range { range.interval } else { 0 },
+        lookback,
+    };
     probe.time_bounds(expr, range.start, range.end, &mut bounds)?;
     if bounds.0 > bounds.1 {
         bounds = (range.start, range.end);
@@ -554,7 +566,14 @@ impl<'q> Evaluator<'q> {
         }
     }
 
-    fn select(&mut self, vs: &VectorSelector, mint: i64, maxt: i64, range: Option<i64>, func: Option<&str>) -> Result<Vec<(Labels, Vec<FPoint>)>> {
+    fn select(
+        &mut self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+        range: Option<i64>,
+        func: Option<&str>,
+    ) -> Result<Vec<(Labels, Vec<FPoint>)>> {
         let hints = SelectHints {
             start: mint,
             end: maxt,
@@ -748,5 +767,8 @@ pub(crate) fn go_labels(l: &Labels) -> String {
 
 /// Whether a binary operator's result drops the metric name.
 pub(crate) fn op_drops_name(op: BinaryOp) -> bool {
-    matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Pow | BinaryOp::Atan2)
+    matches!(
+        op,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod | BinaryOp::Pow | BinaryOp::Atan2
+    )
 }

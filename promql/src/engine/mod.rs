@@ -230,10 +230,9 @@ impl fmt::Display for EngineError {
                 write!(f, "invalid expression type \"{t}\" for range query, must be Scalar or instant Vector")
             }
             EngineErrorKind::InvalidRange => f.write_str("invalid range query: step must be positive and end >= start"),
-            EngineErrorKind::TooManySamples(n) => write!(
-                f,
-                "query processing would load too many samples into memory in query execution (limit {n})"
-            ),
+            EngineErrorKind::TooManySamples(n) => {
+                write!(f, "query processing would load too many samples into memory in query execution (limit {n})")
+            }
             EngineErrorKind::Timeout => f.write_str("query timed out in query execution"),
             EngineErrorKind::Cancelled => f.write_str("query was canceled in query execution"),
             EngineErrorKind::Storage(e) => write!(f, "{e}"),
@@ -243,9 +242,9 @@ impl fmt::Display for EngineError {
                 "found duplicate series for the match group {group} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
                 series[0], series[1]
             ),
-            EngineErrorKind::ManyToOneNotExplicit => {
-                f.write_str("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")
-            }
+            EngineErrorKind::ManyToOneNotExplicit => f.write_str(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+            ),
             EngineErrorKind::GroupingNotUnique => {
                 f.write_str("multiple matches for labels: grouping labels must ensure unique matches")
             }

@@ -303,7 +303,9 @@ fn message_matches(m: &MessageMatch, text: &str) -> bool {
 fn run_eval(e: &Eval, storage: &MemStorage, engine: &Engine) -> CaseOutcome {
     let kind = match e.kind {
         EvalKind::Instant { at_ms } => QueryKind::Instant(at_ms),
-        EvalKind::Range { start_ms, end_ms, step_ms } => QueryKind::Range { start: start_ms, end: end_ms, step: step_ms },
+        EvalKind::Range { start_ms, end_ms, step_ms } => {
+            QueryKind::Range { start: start_ms, end: end_ms, step: step_ms }
+        }
     };
     let res = engine.query(storage, &e.query, kind, None);
     let fail_expects: Vec<&Option<MessageMatch>> =
@@ -337,13 +339,8 @@ fn run_eval(e: &Eval, storage: &MemStorage, engine: &Engine) -> CaseOutcome {
 
 fn check_annotations(e: &Eval, res: &QueryResult) -> Result<(), String> {
     for sev in [Severity::Warning, Severity::Info] {
-        let msgs: Vec<String> = res
-            .annotations
-            .as_slice()
-            .iter()
-            .filter(|a| a.severity() == sev)
-            .map(|a| a.message(&e.query))
-            .collect();
+        let msgs: Vec<String> =
+            res.annotations.as_slice().iter().filter(|a| a.severity() == sev).map(|a| a.message(&e.query)).collect();
         let (word, none_expected) = match sev {
             Severity::Warning => ("warn", e.expects.contains(&Expect::NoWarn)),
             Severity::Info => ("info", e.expects.contains(&Expect::NoInfo)),
@@ -475,7 +472,13 @@ fn check_value(e: &Eval, v: &Value) -> Result<(), String> {
     }
 }
 
-fn compare_matrix(e: &Eval, m: &[crate::engine::Series], start: i64, step: i64, ignore_times: bool) -> Result<(), String> {
+fn compare_matrix(
+    e: &Eval,
+    m: &[crate::engine::Series],
+    start: i64,
+    step: i64,
+    ignore_times: bool,
+) -> Result<(), String> {
     let mut want: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
     for (line, r) in &e.results {
         let Expected::Series(s) = r else { return Err(format!("line {line}: scalar expected for a matrix")) };

@@ -49,7 +49,7 @@ impl<'a> Grouper<'a> {
 
     fn key(&self, l: &Labels) -> Labels {
         if self.a.without {
-            l.filter(|lb| lb.name != METRIC_NAME_LABEL && !self.a.grouping.iter().any(|g| *g == lb.name))
+            l.filter(|lb| lb.name != METRIC_NAME_LABEL && !self.a.grouping.contains(&lb.name))
         } else {
             l.keep_names(&self.a.grouping)
         }
@@ -135,7 +135,12 @@ impl Evaluator<'_> {
                 let g = grouper.group(e);
                 let st = &mut grouper.groups[g].state;
                 if st.step != k + 1 {
-                    *st = State { step: k + 1, values: std::mem::take(&mut st.values), elems: std::mem::take(&mut st.elems), ..State::default() };
+                    *st = State {
+                        step: k + 1,
+                        values: std::mem::take(&mut st.values),
+                        elems: std::mem::take(&mut st.elems),
+                        ..State::default()
+                    };
                     st.values.clear();
                     st.elems.clear();
                     touched.push(g);
@@ -210,16 +215,14 @@ fn accumulate(op: AggregateOp, st: &mut State, e: &Elem) {
             st.mean = k.sum;
             st.mean_c = k.c;
         }
-        AggregateOp::Min => {
-            if st.value > f || st.value.is_nan() {
+        AggregateOp::Min
+            if (st.value > f || st.value.is_nan()) => {
                 st.value = f;
             }
-        }
-        AggregateOp::Max => {
-            if st.value < f || st.value.is_nan() {
+        AggregateOp::Max
+            if (st.value < f || st.value.is_nan()) => {
                 st.value = f;
             }
-        }
         AggregateOp::Stddev | AggregateOp::Stdvar => {
             let delta = f - st.mean;
             st.mean += delta / st.count;
@@ -258,17 +261,15 @@ fn finish(op: AggregateOp, p: f64, labels: &Labels, st: &mut State, keeps_name: 
             }
             let top = op == AggregateOp::Topk;
             // NaN is the least preferred value either way; ties keep input order.
-            st.elems.sort_by(|a, b| {
-                match (a.f.is_nan(), b.f.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ => {
-                        if top {
-                            b.f.partial_cmp(&a.f).unwrap_or(std::cmp::Ordering::Equal)
-                        } else {
-                            a.f.partial_cmp(&b.f).unwrap_or(std::cmp::Ordering::Equal)
-                        }
+            st.elems.sort_by(|a, b| match (a.f.is_nan(), b.f.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ => {
+                    if top {
+                        b.f.partial_cmp(&a.f).unwrap_or(std::cmp::Ordering::Equal)
+                    } else {
+                        a.f.partial_cmp(&b.f).unwrap_or(std::cmp::Ordering::Equal)
                     }
                 }
             });
@@ -316,9 +317,11 @@ fn count_values(a: &AggregateExpr, label: &str, input: &[Elem], out: &mut Vec<El
         lb.set(label.to_owned(), format_value(e.f));
         let with = lb.build();
         let key = if a.without {
-            with.filter(|l| l.name == label || (l.name != METRIC_NAME_LABEL && !a.grouping.iter().any(|g| *g == l.name)))
+            with.filter(|l| {
+                l.name == label || (l.name != METRIC_NAME_LABEL && !a.grouping.contains(&l.name))
+            })
         } else {
-            with.filter(|l| l.name == label || a.grouping.iter().any(|g| *g == l.name))
+            with.filter(|l| l.name == label || a.grouping.contains(&l.name))
         };
         match index.get(&key) {
             Some(&i) => counts[i].1 += 1.0,

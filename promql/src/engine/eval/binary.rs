@@ -42,11 +42,7 @@ fn compare(op: BinaryOp, l: f64, r: f64) -> bool {
 
 /// The value of `l op r` and whether to keep it (comparisons filter).
 fn elem_op(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
-    if op.is_comparison() {
-        (l, compare(op, l, r))
-    } else {
-        (scalar_arith(op, l, r).unwrap_or(f64::NAN), true)
-    }
+    if op.is_comparison() { (l, compare(op, l, r)) } else { (scalar_arith(op, l, r).unwrap_or(f64::NAN), true) }
 }
 
 /// Hash of the labels a match looks at.
@@ -69,9 +65,9 @@ impl Signer {
         let mut h = self.hasher.build_hasher();
         for lb in l.iter() {
             let include = if self.on {
-                self.names.iter().any(|n| *n == lb.name)
+                self.names.contains(&lb.name)
             } else {
-                lb.name != METRIC_NAME_LABEL && !self.names.iter().any(|n| *n == lb.name)
+                lb.name != METRIC_NAME_LABEL && !self.names.contains(&lb.name)
             };
             if include {
                 lb.name.hash(&mut h);
@@ -86,7 +82,7 @@ impl Signer {
         if self.on {
             l.keep_names(&self.names)
         } else {
-            l.filter(|lb| lb.name != METRIC_NAME_LABEL && !self.names.iter().any(|n| *n == lb.name))
+            l.filter(|lb| lb.name != METRIC_NAME_LABEL && !self.names.contains(&lb.name))
         }
     }
 }
@@ -295,7 +291,7 @@ fn result_labels(b: &BinaryExpr, many: &Elem, one: &Elem, scratch: &mut Scratch)
     match &m.group {
         None => {
             if m.on {
-                lb.retain(|l| m.labels.iter().any(|n| *n == l.name));
+                lb.retain(|l| m.labels.contains(&l.name));
             } else {
                 for n in &m.labels {
                     lb.del(n);

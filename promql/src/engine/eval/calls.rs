@@ -197,7 +197,8 @@ impl Evaluator<'_> {
             },
             None => {
                 // `hour()` and friends default to `vector(time())`.
-                let points: Vec<FPoint> = (0..r.steps()).map(|k| FPoint { t: r.ts(k), f: r.ts(k) as f64 / 1000.0 }).collect();
+                let points: Vec<FPoint> =
+                    (0..r.steps()).map(|k| FPoint { t: r.ts(k), f: r.ts(k) as f64 / 1000.0 }).collect();
                 vec![SeriesBuf { labels: Labels::empty(), points, drop_name: false }]
             }
         };
