@@ -16,7 +16,7 @@ const ALL: usize = usize::MAX;
 
 /// Required scripts and the passes they must reach.
 const FLOORS: &[(&str, usize)] = &[
-    ("aggregators", 74),
+    ("aggregators", 50),
     ("at_modifier", 18),
     ("collision", 1),
     ("functions", 2),
