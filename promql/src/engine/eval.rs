@@ -451,8 +451,16 @@ fn duration_expr(e: &Expr, qs: i64, qe: i64, step: i64) -> Result<f64> {
         Expr::Call(c) => match c.func.name {
             "step" => step as f64 / 1000.0,
             "range" => (qe - qs) as f64 / 1000.0,
-            "min_of" => rec(&c.args[0])?.min(rec(&c.args[1])?),
-            "max_of" => rec(&c.args[0])?.max(rec(&c.args[1])?),
+            "min_of" | "max_of" => {
+                let (a, b) = (rec(&c.args[0])?, rec(&c.args[1])?);
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else if c.func.name == "min_of" {
+                    a.min(b)
+                } else {
+                    a.max(b)
+                }
+            }
             _ => return err(EngineErrorKind::Unsupported("function in a duration expression")),
         },
         _ => return err(EngineErrorKind::Unsupported("expression in a duration")),

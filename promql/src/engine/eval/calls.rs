@@ -40,7 +40,17 @@ impl Evaluator<'_> {
                 let a = self.eval_scalar(&c.args[0], r)?;
                 let b = self.eval_scalar(&c.args[1], r)?;
                 let min = name == "min_of";
-                Ok(Val::Scalar(a.iter().zip(&b).map(|(&x, &y)| if min { x.min(y) } else { x.max(y) }).collect()))
+                // NaN wins, as with Go's math.Min/Max.
+                let pick = |x: f64, y: f64| {
+                    if x.is_nan() || y.is_nan() {
+                        f64::NAN
+                    } else if min {
+                        x.min(y)
+                    } else {
+                        x.max(y)
+                    }
+                };
+                Ok(Val::Scalar(a.iter().zip(&b).map(|(&x, &y)| pick(x, y)).collect()))
             }
             "vector" => {
                 let v = self.eval_scalar(&c.args[0], r)?;
@@ -89,7 +99,8 @@ impl Evaluator<'_> {
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => self.eval_sort(c, r),
             "absent" => self.eval_absent(c, r),
             "absent_over_time" => self.eval_absent_over_time(c, r),
-            "histogram_quantile" => self.eval_histogram_quantile(c, r),
+            "histogram_quantile" => self.eval_histogram_quantile(c, r, false),
+            "histogram_quantiles" => self.eval_histogram_quantile(c, r, true),
             "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
             | "histogram_fraction" => {
                 // These read native histograms only; float samples are ignored.
@@ -101,7 +112,6 @@ impl Evaluator<'_> {
             }
             "label_replace" | "label_join" => self.eval_label_fn(c, r),
             "info" => err(EngineErrorKind::Unsupported("the info() function")),
-            "histogram_quantiles" => err(EngineErrorKind::Unsupported("histogram_quantiles (native histograms)")),
             "start_timestamp" => err(EngineErrorKind::Unsupported("start_timestamp()")),
             _ => err(EngineErrorKind::Unsupported("unknown function")),
         }
@@ -317,11 +327,25 @@ impl Evaluator<'_> {
         present
     }
 
-    fn eval_histogram_quantile(&mut self, c: &Call, r: Range) -> Result<Val> {
-        let q = self.eval_scalar(&c.args[0], r)?;
-        let v = self.eval(&c.args[1], r)?;
-        let qpos = c.args[0].pos();
-        let vpos = c.args[1].pos();
+    /// `histogram_quantile(q, buckets)`, and with `multi` the experimental
+    /// `histogram_quantiles(buckets, "label", q1, q2, …)`, on classic buckets grouped by their
+    /// labels without `le`.
+    fn eval_histogram_quantile(&mut self, c: &Call, r: Range, multi: bool) -> Result<Val> {
+        let (vec_arg, q_args, label): (&Expr, &[Expr], Option<String>) = if multi {
+            let label = match unparen(&c.args[1]) {
+                Expr::StringLiteral(s) => s.value.clone(),
+                _ => String::new(),
+            };
+            (&c.args[0], &c.args[2..], Some(label))
+        } else {
+            (&c.args[1], &c.args[..1], None)
+        };
+        let mut qs = Vec::with_capacity(q_args.len());
+        for a in q_args {
+            qs.push((self.eval_scalar(a, r)?, a.pos()));
+        }
+        let v = self.eval(vec_arg, r)?;
+        let vpos = vec_arg.pos();
         // Per input series: its group (labels without `le`) and bucket bound, cached.
         let mut by_src: Vec<Option<(usize, f64)>> = Vec::new();
         let mut seen: Vec<bool> = Vec::new();
@@ -329,10 +353,13 @@ impl Evaluator<'_> {
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut buckets: Vec<Vec<Bucket>> = Vec::new();
         let mut touched: Vec<usize> = Vec::new();
+        // Output labels per group and quantile, when a label names the quantile.
+        let mut out_labels: HashMap<(usize, u64), Labels> = HashMap::new();
         let out = self.step_loop(r, &[&v], |ev, k, args, out| {
-            let q = q[k];
-            if !(0.0..=1.0).contains(&q) {
-                ev.annotate(AnnotationKind::InvalidQuantile(q), qpos);
+            for (q, pos) in &qs {
+                if !(0.0..=1.0).contains(&q[k]) {
+                    ev.annotate(AnnotationKind::InvalidQuantile(q[k]), *pos);
+                }
             }
             touched.clear();
             for e in args[0].vector() {
@@ -357,15 +384,31 @@ impl Evaluator<'_> {
                 buckets[g].push(Bucket { upper_bound: le, count: e.f });
             }
             for &g in &touched {
-                let res = bucket_quantile(q, &mut buckets[g]);
+                let mut forced = false;
+                for (q, _) in &qs {
+                    let q = q[k];
+                    let res = bucket_quantile(q, &mut buckets[g]);
+                    forced |= res.forced_monotonicity;
+                    let labels = match &label {
+                        None => groups[g].0.clone(),
+                        Some(name) => out_labels
+                            .entry((g, q.to_bits()))
+                            .or_insert_with(|| {
+                                let mut b = groups[g].0.builder();
+                                b.set(name.clone(), quantile_label(q));
+                                b.build()
+                            })
+                            .clone(),
+                    };
+                    out.push(Elem { labels, f: res.value, drop_name: true, src: 0 });
+                }
                 buckets[g].clear();
-                if res.forced_monotonicity {
+                if forced {
                     ev.annotate(
                         AnnotationKind::HistogramQuantileForcedMonotonicity { metric_name: groups[g].1.clone() },
                         vpos,
                     );
                 }
-                out.push(Elem { labels: groups[g].0.clone(), f: res.value, drop_name: true, src: 0 });
             }
             Ok(())
         })?;
@@ -401,6 +444,12 @@ fn bucket_of(
         }
     };
     Some((g, bound))
+}
+
+/// The label value naming a quantile: `0.25`, and `1.0` rather than `1`.
+fn quantile_label(q: f64) -> String {
+    let s = super::aggregate::format_value(q);
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') { format!("{s}.0") } else { s }
 }
 
 /// Parses a float as Go's `strconv.ParseFloat` accepts it (`+Inf`, `NaN`, `1e3`, …).
