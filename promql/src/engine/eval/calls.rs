@@ -101,8 +101,8 @@ impl Evaluator<'_> {
             "absent_over_time" => self.eval_absent_over_time(c, r),
             "histogram_quantile" => self.eval_histogram_quantile(c, r, false),
             "histogram_quantiles" => self.eval_histogram_quantile(c, r, true),
-            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
-            | "histogram_fraction" => {
+            "histogram_fraction" => self.eval_histogram_quantile(c, r, false),
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
                 // These read native histograms only; float samples are ignored.
                 for a in &c.args {
                     let v = self.eval(a, r)?;
@@ -331,7 +331,10 @@ impl Evaluator<'_> {
     /// `histogram_quantiles(buckets, "label", q1, q2, …)`, on classic buckets grouped by their
     /// labels without `le`.
     fn eval_histogram_quantile(&mut self, c: &Call, r: Range, multi: bool) -> Result<Val> {
-        let (vec_arg, q_args, label): (&Expr, &[Expr], Option<String>) = if multi {
+        let fraction = c.func.name == "histogram_fraction";
+        let (vec_arg, q_args, label): (&Expr, &[Expr], Option<String>) = if fraction {
+            (&c.args[2], &c.args[..2], None)
+        } else if multi {
             let label = match unparen(&c.args[1]) {
                 Expr::StringLiteral(s) => s.value.clone(),
                 _ => String::new(),
@@ -357,7 +360,7 @@ impl Evaluator<'_> {
         let mut out_labels: HashMap<(usize, u64), Labels> = HashMap::new();
         let out = self.step_loop(r, &[&v], |ev, k, args, out| {
             for (q, pos) in &qs {
-                if !(0.0..=1.0).contains(&q[k]) {
+                if !fraction && !(0.0..=1.0).contains(&q[k]) {
                     ev.annotate(AnnotationKind::InvalidQuantile(q[k]), *pos);
                 }
             }
@@ -385,6 +388,12 @@ impl Evaluator<'_> {
             }
             for &g in &touched {
                 let mut forced = false;
+                if fraction {
+                    let f = bucket_fraction(qs[0].0[k], qs[1].0[k], &mut buckets[g]);
+                    buckets[g].clear();
+                    out.push(Elem { labels: groups[g].0.clone(), f, drop_name: true, src: 0 });
+                    continue;
+                }
                 for (q, _) in &qs {
                     let q = q[k];
                     let res = bucket_quantile(q, &mut buckets[g]);
@@ -444,6 +453,55 @@ fn bucket_of(
         }
     };
     Some((g, bound))
+}
+
+/// `histogram_fraction(lower, upper, …)` over classic buckets: the share of observations
+/// between `lower` and `upper`, interpolating linearly inside finite buckets. The first
+/// bucket starts at 0 when its bound is positive (else at -Inf); a bucket of infinite width
+/// keeps its observations at its infinite end. NaN without a `+Inf` bucket, with no
+/// observations, or with a NaN bound.
+fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> f64 {
+    buckets.sort_by(|a, b| a.upper_bound.total_cmp(&b.upper_bound));
+    let Some(last) = buckets.last() else { return f64::NAN };
+    if last.upper_bound != f64::INFINITY || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    let total = last.count;
+    if total == 0.0 || total.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    // Observations at or below `x`.
+    let below = |x: f64| -> f64 {
+        let mut prev = 0.0;
+        for (i, b) in buckets.iter().enumerate() {
+            let lo = if i > 0 {
+                buckets[i - 1].upper_bound
+            } else if b.upper_bound > 0.0 {
+                0.0
+            } else {
+                f64::NEG_INFINITY
+            };
+            let hi = b.upper_bound;
+            if x <= lo {
+                return prev;
+            }
+            if x < hi {
+                return if lo == f64::NEG_INFINITY {
+                    b.count
+                } else if hi == f64::INFINITY {
+                    prev
+                } else {
+                    prev + (b.count - prev) * (x - lo) / (hi - lo)
+                };
+            }
+            prev = b.count;
+        }
+        prev
+    };
+    ((below(upper) - below(lower)) / total).max(0.0)
 }
 
 /// The label value naming a quantile: `0.25`, and `1.0` rather than `1`.
