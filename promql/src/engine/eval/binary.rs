@@ -238,9 +238,28 @@ fn vector_vector(
         scratch.right.insert(sig, i);
     }
     let drop = op_drops_name(b.op) || b.return_bool;
+    // Experimental fill modifiers: the value used for a missing "one" / "many" partner.
+    // (Prometheus applies them after swapping the sides of a `group_right`, so `fill_right`
+    // always fills the "one" side.)
+    let (fill_one, fill_many) = (b.fill.right, b.fill.left);
     for e in many {
         let sig = mc.get(signer, e);
-        let Some(&ri) = scratch.right.get(&sig) else { continue };
+        let Some(&ri) = scratch.right.get(&sig) else {
+            if let Some(fv) = fill_one {
+                let (l, r) = if one_to_many { (fv, e.f) } else { (e.f, fv) };
+                let (mut v, mut keep) = elem_op(b.op, l, r);
+                if b.return_bool {
+                    v = if keep { 1.0 } else { 0.0 };
+                    keep = true;
+                }
+                if keep && !(one_to_many && b.op.is_comparison() && !b.return_bool) {
+                    let absent = Elem { labels: Labels::empty(), f: fv, drop_name: false, src: 0 };
+                    let labels = result_labels(b, e, &absent, scratch);
+                    out.push(Elem { labels, f: v, drop_name: drop || e.drop_name, src: 0 });
+                }
+            }
+            continue;
+        };
         let o = &one[ri];
         let (l, r) = if one_to_many { (o.f, e.f) } else { (e.f, o.f) };
         let (mut v, mut keep) = elem_op(b.op, l, r);
@@ -267,6 +286,23 @@ fn vector_vector(
         }
         if keep {
             out.push(Elem { labels, f: v, drop_name: drop || e.drop_name, src: 0 });
+        }
+    }
+    if let Some(fv) = fill_many {
+        for o in one {
+            let sig = oc.get(signer, o);
+            if scratch.matched.contains_key(&sig) {
+                continue;
+            }
+            let (l, r) = if one_to_many { (o.f, fv) } else { (fv, o.f) };
+            let (mut v, mut keep) = elem_op(b.op, l, r);
+            if b.return_bool {
+                v = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            if keep {
+                out.push(Elem { labels: signer.match_labels(&o.labels), f: v, drop_name: false, src: 0 });
+            }
         }
     }
     Ok(())
