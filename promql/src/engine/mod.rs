@@ -218,6 +218,8 @@ pub enum EngineErrorKind {
     },
     /// A regular expression given to `label_replace` does not compile.
     InvalidRegex(String),
+    /// A function argument the function rejects (`double_exponential_smoothing` factors).
+    Function(functions::FunctionError),
     /// A feature this engine does not evaluate (native histograms, `info`).
     Unsupported(&'static str),
 }
@@ -258,6 +260,7 @@ impl fmt::Display for EngineError {
                 }
             }
             EngineErrorKind::InvalidRegex(e) => write!(f, "invalid regular expression in label_replace(): {e}"),
+            EngineErrorKind::Function(e) => write!(f, "{e}"),
             EngineErrorKind::Unsupported(what) => write!(f, "not supported by this engine: {what}"),
         }
     }

@@ -215,14 +215,12 @@ fn accumulate(op: AggregateOp, st: &mut State, e: &Elem) {
             st.mean = k.sum;
             st.mean_c = k.c;
         }
-        AggregateOp::Min
-            if (st.value > f || st.value.is_nan()) => {
-                st.value = f;
-            }
-        AggregateOp::Max
-            if (st.value < f || st.value.is_nan()) => {
-                st.value = f;
-            }
+        AggregateOp::Min if (st.value > f || st.value.is_nan()) => {
+            st.value = f;
+        }
+        AggregateOp::Max if (st.value < f || st.value.is_nan()) => {
+            st.value = f;
+        }
         AggregateOp::Stddev | AggregateOp::Stdvar => {
             let delta = f - st.mean;
             st.mean += delta / st.count;
@@ -317,9 +315,7 @@ fn count_values(a: &AggregateExpr, label: &str, input: &[Elem], out: &mut Vec<El
         lb.set(label.to_owned(), format_value(e.f));
         let with = lb.build();
         let key = if a.without {
-            with.filter(|l| {
-                l.name == label || (l.name != METRIC_NAME_LABEL && !a.grouping.contains(&l.name))
-            })
+            with.filter(|l| l.name == label || (l.name != METRIC_NAME_LABEL && !a.grouping.contains(&l.name)))
         } else {
             with.filter(|l| l.name == label || a.grouping.contains(&l.name))
         };

@@ -5,11 +5,12 @@ use ember_exposition::{Labels, METRIC_NAME_LABEL};
 use hashbrown::HashMap;
 
 use super::{Elem, Evaluator, Range, RangeData, Result, SeriesBuf, Val, err};
-use crate::engine::EngineErrorKind;
 use crate::engine::annotations::AnnotationKind;
 use crate::engine::functions::{
-    Bucket, ElementwiseFunction, FPoint, RangeFunction, RangeWindow, bucket_quantile, eval_elementwise, eval_range,
+    Bucket, ElementwiseFunction, FPoint, RangeFunction, RangeWindow, bucket_quantile, eval_elementwise, eval_range_at,
+    validate_smoothing_params,
 };
+use crate::engine::{EngineError, EngineErrorKind};
 use crate::parser::{Call, Expr, PosRange, ValueType};
 
 /// Strips parentheses.
@@ -168,8 +169,12 @@ impl Evaluator<'_> {
                 for (sp, p) in step_params.iter_mut().zip(&params) {
                     *sp = p[k];
                 }
+                if f == RangeFunction::DoubleExponentialSmoothing {
+                    validate_smoothing_params(step_params[0], step_params[1])
+                        .map_err(|e| EngineError::new(EngineErrorKind::Function(e)))?;
+                }
                 let w = RangeWindow { points: &pts[lo..hi], start, end };
-                if let Some(v) = eval_range(f, &w, &step_params, &mut issues) {
+                if let Some(v) = eval_range_at(f, &w, ts, &step_params, &mut issues) {
                     res.push(FPoint { t: ts, f: v });
                 }
             }
