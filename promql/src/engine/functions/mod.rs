@@ -44,6 +44,7 @@ use crate::engine::annotations::AnnotationKind;
 
 mod elementwise;
 mod kahan;
+pub mod labels;
 mod quantile;
 mod range;
 
