@@ -528,6 +528,17 @@ pub fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile {
     quantile::bucket_quantile(q, buckets)
 }
 
+/// `histogram_fraction(lower, upper, b)` over the classic buckets of one series group: the
+/// estimated fraction of observations in `(lower, upper]`, interpolating linearly inside a
+/// bucket. The first bucket spans `(0, le]` when `le > 0`, else `(-Inf, le]`; the
+/// observations of an infinitely wide bucket count as sitting at its infinite end (no
+/// interpolation). Buckets are sorted, merged and made monotonic as for
+/// [`bucket_quantile`]. A highest bound other than `+Inf`, zero observations or a NaN
+/// bound give NaN; `lower >= upper` gives 0. `buckets` may be reordered.
+pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> f64 {
+    quantile::bucket_fraction(lower, upper, buckets)
+}
+
 /// The φ-quantile of `values` as `quantile` and `quantile_over_time` compute it (linear
 /// interpolation between closest ranks; `q < 0` → `-Inf`, `q > 1` → `+Inf`, NaN → NaN).
 /// `values` may be reordered.
