@@ -570,6 +570,30 @@ impl KahanSum {
     }
 }
 
+/// The arithmetic mean as Prometheus computes `avg` and `avg_over_time`: a compensated
+/// direct sum divided by the count while that sum stays finite (more accurate than an
+/// incremental mean in practice), switching to a compensated incremental mean once the sum
+/// would overflow (so `avg(MAX, MAX)` is `MAX`, not `+Inf`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Mean {
+    count: f64,
+    sum: f64,
+    mean: f64,
+    c: f64,
+    incremental: bool,
+}
+
+/// Population variance by Welford's method with compensated running mean and sum of
+/// squared deviations, as `stdvar_over_time` and `stddev_over_time` compute it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Variance {
+    count: f64,
+    mean: f64,
+    c_mean: f64,
+    aux: f64,
+    c_aux: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -617,6 +641,24 @@ mod tests {
             let got = kahan(&values).value();
             prop_assert!((got - exact).abs() <= 2.0 * f64::EPSILON * exact.abs() + 1e-20, "{got} vs {exact}");
         }
+    }
+
+    #[test]
+    fn mean_and_variance_accumulators() {
+        let mut m = Mean::default();
+        assert!(m.value().is_nan());
+        m.add(f64::MAX);
+        m.add(f64::MAX);
+        assert_eq!((m.value(), m.count()), (f64::MAX, 2.0));
+        let mut m = Mean::default();
+        [1.0, 2.0, 3.0, 4.0].iter().for_each(|v| m.add(*v));
+        assert_eq!(m.value(), 2.5);
+        let mut v = Variance::default();
+        assert!(v.variance().is_nan());
+        [0.0, 8.0, 8.0, 2.0, 3.0].iter().for_each(|x| v.add(*x));
+        assert!((v.variance() - 10.56).abs() < 1e-12);
+        assert!((v.stddev() - 10.56f64.sqrt()).abs() < 1e-12);
+        assert_eq!(v.count(), 5.0);
     }
 
     #[test]
