@@ -44,6 +44,7 @@ use crate::engine::annotations::AnnotationKind;
 
 mod elementwise;
 mod kahan;
+pub mod labels;
 mod quantile;
 mod range;
 
@@ -527,6 +528,17 @@ pub fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile {
     quantile::bucket_quantile(q, buckets)
 }
 
+/// `histogram_fraction(lower, upper, b)` over the classic buckets of one series group: the
+/// estimated fraction of observations in `(lower, upper]`, interpolating linearly inside a
+/// bucket. The first bucket spans `(0, le]` when `le > 0`, else `(-Inf, le]`; the
+/// observations of an infinitely wide bucket count as sitting at its infinite end (no
+/// interpolation). Buckets are sorted, merged and made monotonic as for
+/// [`bucket_quantile`]. A highest bound other than `+Inf`, zero observations or a NaN
+/// bound give NaN; `lower >= upper` gives 0. `buckets` may be reordered.
+pub fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> f64 {
+    quantile::bucket_fraction(lower, upper, buckets)
+}
+
 /// The φ-quantile of `values` as `quantile` and `quantile_over_time` compute it (linear
 /// interpolation between closest ranks; `q < 0` → `-Inf`, `q > 1` → `+Inf`, NaN → NaN).
 /// `values` may be reordered.
@@ -556,6 +568,30 @@ impl KahanSum {
     pub fn value(&self) -> f64 {
         if self.sum.is_infinite() { self.sum } else { self.sum + self.c }
     }
+}
+
+/// The arithmetic mean as Prometheus computes `avg` and `avg_over_time`: a compensated
+/// direct sum divided by the count while that sum stays finite (more accurate than an
+/// incremental mean in practice), switching to a compensated incremental mean once the sum
+/// would overflow (so `avg(MAX, MAX)` is `MAX`, not `+Inf`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Mean {
+    count: f64,
+    sum: f64,
+    mean: f64,
+    c: f64,
+    incremental: bool,
+}
+
+/// Population variance by Welford's method with compensated running mean and sum of
+/// squared deviations, as `stdvar_over_time` and `stddev_over_time` compute it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Variance {
+    count: f64,
+    mean: f64,
+    c_mean: f64,
+    aux: f64,
+    c_aux: f64,
 }
 
 #[cfg(test)]
@@ -605,6 +641,24 @@ mod tests {
             let got = kahan(&values).value();
             prop_assert!((got - exact).abs() <= 2.0 * f64::EPSILON * exact.abs() + 1e-20, "{got} vs {exact}");
         }
+    }
+
+    #[test]
+    fn mean_and_variance_accumulators() {
+        let mut m = Mean::default();
+        assert!(m.value().is_nan());
+        m.add(f64::MAX);
+        m.add(f64::MAX);
+        assert_eq!((m.value(), m.count()), (f64::MAX, 2.0));
+        let mut m = Mean::default();
+        [1.0, 2.0, 3.0, 4.0].iter().for_each(|v| m.add(*v));
+        assert_eq!(m.value(), 2.5);
+        let mut v = Variance::default();
+        assert!(v.variance().is_nan());
+        [0.0, 8.0, 8.0, 2.0, 3.0].iter().for_each(|x| v.add(*x));
+        assert!((v.variance() - 10.56).abs() < 1e-12);
+        assert!((v.stddev() - 10.56f64.sqrt()).abs() < 1e-12);
+        assert_eq!(v.count(), 5.0);
     }
 
     #[test]

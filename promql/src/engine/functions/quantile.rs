@@ -122,6 +122,62 @@ pub(super) fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile 
     BucketQuantile { value, forced_monotonicity: forced }
 }
 
+pub(super) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> f64 {
+    buckets.sort_by(|a, b| a.upper_bound.partial_cmp(&b.upper_bound).unwrap_or(Ordering::Equal));
+    match buckets.last() {
+        Some(b) if b.upper_bound == f64::INFINITY => {}
+        _ => return f64::NAN,
+    }
+    let buckets = coalesce(buckets);
+    ensure_monotonic(buckets);
+    let total = buckets[buckets.len() - 1].count;
+    if total == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    // The rank (observations below) of `x` inside the bucket (lo, hi] holding `count`,
+    // given `rank` below `lo`. Observations in an infinitely wide bucket sit at its
+    // infinite end, so no part of it is interpolated.
+    let rank_at = |x: f64, lo: f64, hi: f64, count: f64, rank: f64| -> f64 {
+        if lo == f64::NEG_INFINITY {
+            rank + count
+        } else if hi == f64::INFINITY {
+            rank
+        } else {
+            rank + count * (x - lo) / (hi - lo)
+        }
+    };
+    let (mut lower_rank, mut upper_rank) = (None, None);
+    let mut rank = 0.0;
+    let mut prev_count = 0.0;
+    for (i, b) in buckets.iter().enumerate() {
+        // The first bucket starts at 0 when its bound is positive, as in histogram_quantile.
+        let lo = match i {
+            0 if b.upper_bound > 0.0 => 0.0,
+            0 => f64::NEG_INFINITY,
+            _ => buckets[i - 1].upper_bound,
+        };
+        let hi = b.upper_bound;
+        let count = b.count - prev_count;
+        prev_count = b.count;
+        for (x, r) in [(lower, &mut lower_rank), (upper, &mut upper_rank)] {
+            if r.is_none() && lo >= x {
+                *r = Some(rank);
+            } else if r.is_none() && lo < x && hi > x {
+                *r = Some(rank_at(x, lo, hi, count, rank));
+            }
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        rank += count;
+    }
+    let clamp = |r: Option<f64>| r.filter(|r| *r <= total).unwrap_or(total);
+    (clamp(upper_rank) - clamp(lower_rank)) / total
+}
+
 /// Merges sorted buckets with equal bounds (adding their counts); returns the merged prefix.
 fn coalesce(buckets: &mut [Bucket]) -> &mut [Bucket] {
     let mut last = buckets[0];
@@ -234,6 +290,47 @@ mod tests {
         let same = got.value == want || (got.value.is_nan() && want.is_nan()) || (got.value - want).abs() < 1e-9;
         assert!(same, "bucket_quantile({q}) = {}, want {want}", got.value);
         assert_eq!(got.forced_monotonicity, want_forced, "forced");
+    }
+
+    #[track_caller]
+    fn check_f(lower: f64, upper: f64, buckets: &[Bucket], want: f64) {
+        let got = bucket_fraction(lower, upper, &mut buckets.to_vec());
+        let same = got == want || (got.is_nan() && want.is_nan()) || (got - want).abs() < 1e-12;
+        assert!(same, "bucket_fraction({lower}, {upper}) = {got}, want {want}");
+    }
+
+    #[test]
+    fn bucket_fraction_table() {
+        let inf = f64::INFINITY;
+        // histograms.test's classic histogram_fraction cases.
+        let pos = [b(1.0, 1.0), b(2.0, 3.0), b(3.0, 6.0), b(inf, 100.0)];
+        let neg = [b(-3.0, 10.0), b(-2.0, 12.0), b(-1.0, 15.0), b(inf, 100.0)];
+        check_f(0.0, 1.5, &pos, 0.02);
+        check_f(-4.0, -2.0, &neg, 0.02);
+        check_f(-inf, -1.5, &neg, 0.135);
+        check_f(-inf, inf, &pos, 1.0);
+        check_f(-inf, inf, &neg, 1.0);
+        check_f(4.0, 5.0, &pos, 0.0);
+        check_f(0.0, 1.0, &neg, 0.0);
+        check_f(2.0, 400.0, &pos, 0.03);
+        check_f(400.0, inf, &pos, 0.94);
+        check_f(2.0, 2.0, &pos, 0.0);
+        check_f(3.0, 2.0, &pos, 0.0);
+        check_f(0.0, 5.0, &[b(inf, 100.0)], 0.0);
+        check_f(0.0, 5.0, &[b(1.0, 0.0), b(2.0, 0.0), b(inf, 0.0)], f64::NAN);
+        check_f(2.0, 3.5, &pos, 0.03);
+        check_f(0.5, 2.0, &pos, 0.025);
+        check_f(f64::NAN, 2.0, &pos, f64::NAN);
+        // testhistogram3 at 50m.
+        let positive = [b(0.0, 0.0), b(0.1, 50.0), b(0.2, 70.0), b(1.0, 110.0), b(inf, 110.0)];
+        let negative = [b(-0.25, 0.0), b(-0.2, 10.0), b(-0.1, 20.0), b(0.3, 20.0), b(inf, 20.0)];
+        check_f(0.0, 0.2, &positive, 0.6363636363636364);
+        check_f(0.0, 0.2, &negative, 0.0);
+        check_f(0.0, 2.0, &[b(1.0, 1.0), b(2.0, 3.0)], f64::NAN);
+        check_f(0.0, 2.0, &[], f64::NAN);
+        // testhistogram2 (buckets 0, 2, 4, 6 with 1 observation each... scaled): 0..4 is 2/3.
+        check_f(0.0, 4.0, &[b(0.0, 0.0), b(2.0, 1.0), b(4.0, 2.0), b(6.0, 3.0), b(inf, 3.0)], 2.0 / 3.0);
+        check_f(0.0, 3.5, &[b(0.0, 0.0), b(2.0, 1.0), b(4.0, 2.0), b(6.0, 3.0), b(inf, 3.0)], 0.5833333333333334);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use super::kahan::inc;
 use super::quantile::quantile;
-use super::{FPoint, RangeFunction, RangeWindow, validate_smoothing_params};
+use super::{FPoint, Mean, RangeFunction, RangeWindow, Variance, validate_smoothing_params};
 use crate::engine::annotations::AnnotationKind;
 
 thread_local! {
@@ -239,44 +239,16 @@ fn double_exponential_smoothing(points: &[FPoint], sf: f64, tf: f64) -> f64 {
     s1
 }
 
-/// The mean: a compensated direct sum divided by the count while the sum stays finite;
-/// once it would overflow, an incremental mean carries on from there.
 fn avg(points: &[FPoint]) -> f64 {
-    let mut sum = points[0].f;
-    let (mut mean, mut c) = (0.0, 0.0);
-    let mut count = 1.0;
-    let mut incremental = false;
-    for (i, p) in points.iter().enumerate().skip(1) {
-        count = (i + 1) as f64;
-        if !incremental {
-            let (new_sum, new_c) = inc(p.f, sum, c);
-            if !new_sum.is_infinite() {
-                (sum, c) = (new_sum, new_c);
-                continue;
-            }
-            incremental = true;
-            mean = sum / (count - 1.0);
-            c /= count - 1.0;
-        }
-        let q = (count - 1.0) / count;
-        (mean, c) = inc(p.f / count, q * mean, q * c);
-    }
-    if incremental { mean + c } else { sum / count + c / count }
+    let mut m = Mean::default();
+    points.iter().for_each(|p| m.add(p.f));
+    m.value()
 }
 
-/// Population variance by Welford's method with compensated running mean and sum of
-/// squares.
 fn variance(points: &[FPoint]) -> f64 {
-    let mut count = 0.0;
-    let (mut mean, mut c_mean) = (0.0, 0.0);
-    let (mut aux, mut c_aux) = (0.0, 0.0);
-    for p in points {
-        count += 1.0;
-        let delta = p.f - (mean + c_mean);
-        (mean, c_mean) = inc(delta / count, mean, c_mean);
-        (aux, c_aux) = inc(delta * (p.f - (mean + c_mean)), aux, c_aux);
-    }
-    (aux + c_aux) / count
+    let mut v = Variance::default();
+    points.iter().for_each(|p| v.add(p.f));
+    v.variance()
 }
 
 #[cfg(test)]
