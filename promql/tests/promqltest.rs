@@ -4,8 +4,9 @@
 //! workspace root). A missing directory skips the test with a reason, except under
 //! `CI=true`, where it fails. Prints one line per script and a total.
 //!
-//! Required scripts must not regress below the pass count reached so far (`FLOORS`); once a
-//! script passes entirely its floor is `ALL`, and any failure in it fails the test.
+//! Every case of the required scripts must pass (`FLOORS`: `ALL`; a number would be a
+//! floor of passes for a script not yet passing entirely). Skips are only for cases that
+//! load or expect native histograms, which the engine does not evaluate yet.
 
 use std::path::PathBuf;
 
@@ -17,13 +18,13 @@ const ALL: usize = usize::MAX;
 /// Required scripts and the passes they must reach.
 const FLOORS: &[(&str, usize)] = &[
     ("aggregators", ALL),
-    ("at_modifier", 75),
+    ("at_modifier", ALL),
     ("collision", ALL),
-    ("functions", 292),
+    ("functions", ALL),
     ("histograms", ALL),
     ("limit", ALL),
     ("literals", ALL),
-    ("name_label_dropping", 25),
+    ("name_label_dropping", ALL),
     ("operators", ALL),
     ("range_queries", ALL),
     ("selectors", ALL),

@@ -274,7 +274,13 @@ fn finish_names(mut series: Vec<SeriesBuf>) -> Result<Vec<SeriesBuf>> {
         }
         s.drop_name = false;
     }
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    merge_same_labels(series)
+}
+
+/// Merges series with equal labels whose points do not share a timestamp; a shared
+/// timestamp is [`EngineErrorKind::DuplicateLabelset`].
+pub(crate) fn merge_same_labels(series: Vec<SeriesBuf>) -> Result<Vec<SeriesBuf>> {
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
     let mut out: Vec<SeriesBuf> = Vec::with_capacity(series.len());
     for s in series {
         match index.get(&s.labels) {
@@ -287,31 +293,18 @@ fn finish_names(mut series: Vec<SeriesBuf>) -> Result<Vec<SeriesBuf>> {
                 let mut merged = Vec::with_capacity(target.points.len() + s.points.len());
                 let (mut a, mut b) = (target.points.iter().peekable(), s.points.iter().peekable());
                 loop {
-                    match (a.peek(), b.peek()) {
-                        (Some(x), Some(y)) => {
-                            if x.t == y.t {
-                                return err(EngineErrorKind::DuplicateLabelset);
-                            }
-                            if x.t < y.t {
-                                merged.push(**x);
-                                a.next();
-                            } else {
-                                merged.push(**y);
-                                b.next();
-                            }
-                        }
-                        (Some(x), None) => {
-                            merged.push(**x);
-                            a.next();
-                        }
-                        (None, Some(y)) => {
-                            merged.push(**y);
-                            b.next();
-                        }
+                    let next = match (a.peek(), b.peek()) {
+                        (Some(x), Some(y)) if x.t == y.t => return err(EngineErrorKind::DuplicateLabelset),
+                        (Some(x), Some(y)) if x.t < y.t => a.next(),
+                        (Some(_), Some(_)) => b.next(),
+                        (Some(_), None) => a.next(),
+                        (None, Some(_)) => b.next(),
                         (None, None) => break,
-                    }
+                    };
+                    merged.extend(next.copied());
                 }
                 target.points = merged;
+                target.drop_name |= s.drop_name;
             }
         }
     }

@@ -205,19 +205,10 @@ pub enum EngineErrorKind {
     ParameterNaN,
     /// `limit_ratio` with a NaN ratio.
     RatioNaN,
-    /// An invalid label name (`count_values`, `label_replace`, `label_join`, …), with the
-    /// function's wording.
-    InvalidLabelName {
-        /// The message prefix (`invalid label name`, `invalid destination label name in
-        /// label_replace()`, …).
-        context: &'static str,
-        /// The name, Go-quoted when `quoted`.
-        name: String,
-        /// Whether `name` is shown quoted.
-        quoted: bool,
-    },
-    /// A regular expression given to `label_replace` does not compile.
-    InvalidRegex(String),
+    /// `count_values` with an invalid label name (Go-quoted, as Prometheus prints it).
+    InvalidLabelName(String),
+    /// A `label_replace`/`label_join` argument is invalid.
+    LabelFunction(functions::labels::LabelFnError),
     /// A function argument the function rejects (`double_exponential_smoothing` factors).
     Function(functions::FunctionError),
     /// A feature this engine does not evaluate (native histograms, `info`).
@@ -252,15 +243,9 @@ impl fmt::Display for EngineError {
             }
             EngineErrorKind::ParameterNaN => f.write_str("Parameter value is NaN"),
             EngineErrorKind::RatioNaN => f.write_str("Ratio value is NaN"),
-            EngineErrorKind::InvalidLabelName { context, name, quoted } => {
-                if *quoted {
-                    write!(f, "{context} {name}")
-                } else {
-                    write!(f, "{context}: {name}")
-                }
-            }
-            EngineErrorKind::InvalidRegex(e) => write!(f, "invalid regular expression in label_replace(): {e}"),
+            EngineErrorKind::InvalidLabelName(name) => write!(f, "invalid label name {name}"),
             EngineErrorKind::Function(e) => write!(f, "{e}"),
+            EngineErrorKind::LabelFunction(e) => write!(f, "{e}"),
             EngineErrorKind::Unsupported(what) => write!(f, "not supported by this engine: {what}"),
         }
     }

@@ -6,7 +6,7 @@ use hashbrown::HashMap;
 use super::{Elem, Evaluator, Range, Result, Val, err};
 use crate::engine::EngineErrorKind;
 use crate::engine::annotations::AnnotationKind;
-use crate::engine::functions::{KahanSum, quantile};
+use crate::engine::functions::{KahanSum, Mean, Variance, quantile};
 use crate::parser::{AggregateExpr, AggregateOp, Expr};
 
 /// The running state of one group at one step.
@@ -16,10 +16,8 @@ struct State {
     step: usize,
     count: f64,
     sum: KahanSum,
-    /// `avg` after an overflow: incremental mean and its compensation.
-    incremental: bool,
-    mean: f64,
-    mean_c: f64,
+    mean: Mean,
+    var: Variance,
     value: f64,
     values: Vec<f64>,
     elems: Vec<Elem>,
@@ -91,18 +89,10 @@ impl Evaluator<'_> {
                 return Ok(Val::Vector(Vec::new()));
             };
             if let Some(raw) = &s.raw {
-                return err(EngineErrorKind::InvalidLabelName {
-                    context: "invalid label name",
-                    name: go_quote_bytes(raw),
-                    quoted: true,
-                });
+                return err(EngineErrorKind::InvalidLabelName(go_quote_bytes(raw)));
             }
             if s.value.is_empty() {
-                return err(EngineErrorKind::InvalidLabelName {
-                    context: "invalid label name",
-                    name: "\"\"".into(),
-                    quoted: true,
-                });
+                return err(EngineErrorKind::InvalidLabelName("\"\"".into()));
             }
         }
         let v = self.eval(&a.expr, r)?;
@@ -165,16 +155,10 @@ impl Evaluator<'_> {
 fn first(op: AggregateOp, st: &mut State, e: &Elem) {
     st.count = 1.0;
     match op {
-        AggregateOp::Sum | AggregateOp::Avg => {
-            st.sum = KahanSum::default();
-            st.sum.add(e.f);
-            st.mean = e.f;
-        }
+        AggregateOp::Sum => st.sum.add(e.f),
+        AggregateOp::Avg => st.mean.add(e.f),
         AggregateOp::Min | AggregateOp::Max => st.value = e.f,
-        AggregateOp::Stddev | AggregateOp::Stdvar => {
-            st.mean = e.f;
-            st.value = if e.f.is_finite() { 0.0 } else { f64::NAN };
-        }
+        AggregateOp::Stddev | AggregateOp::Stdvar => st.var.add(e.f),
         AggregateOp::Quantile => st.values.push(e.f),
         AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio => {
             st.elems.push(e.clone())
@@ -188,44 +172,14 @@ fn accumulate(op: AggregateOp, st: &mut State, e: &Elem) {
     let f = e.f;
     match op {
         AggregateOp::Sum => st.sum.add(f),
-        AggregateOp::Avg => {
-            if !st.incremental {
-                let mut next = st.sum;
-                next.add(f);
-                if !next.sum.is_infinite() {
-                    st.sum = next;
-                    return;
-                }
-                // Overflow: continue with an incremental mean.
-                st.incremental = true;
-                st.mean = st.sum.sum / (st.count - 1.0);
-                st.mean_c = st.sum.c / (st.count - 1.0);
-            }
-            if st.mean.is_infinite() {
-                if f.is_infinite() && (st.mean > 0.0) == (f > 0.0) {
-                    return;
-                }
-                if !f.is_infinite() && !f.is_nan() {
-                    return;
-                }
-            }
-            let current = st.mean + st.mean_c;
-            let mut k = KahanSum { sum: st.mean, c: st.mean_c };
-            k.add(f / st.count - current / st.count);
-            st.mean = k.sum;
-            st.mean_c = k.c;
-        }
+        AggregateOp::Avg => st.mean.add(f),
         AggregateOp::Min if (st.value > f || st.value.is_nan()) => {
             st.value = f;
         }
         AggregateOp::Max if (st.value < f || st.value.is_nan()) => {
             st.value = f;
         }
-        AggregateOp::Stddev | AggregateOp::Stdvar => {
-            let delta = f - st.mean;
-            st.mean += delta / st.count;
-            st.value += delta * (f - st.mean);
-        }
+        AggregateOp::Stddev | AggregateOp::Stdvar => st.var.add(f),
         AggregateOp::Quantile => st.values.push(f),
         AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio => {
             st.elems.push(e.clone())
@@ -237,20 +191,12 @@ fn accumulate(op: AggregateOp, st: &mut State, e: &Elem) {
 fn finish(op: AggregateOp, p: f64, labels: &Labels, st: &mut State, keeps_name: bool, out: &mut Vec<Elem>) {
     let value = match op {
         AggregateOp::Sum => st.sum.value(),
-        AggregateOp::Avg => {
-            if st.incremental {
-                st.mean + st.mean_c
-            } else if st.count == 1.0 {
-                st.sum.value()
-            } else {
-                st.sum.sum / st.count + st.sum.c / st.count
-            }
-        }
+        AggregateOp::Avg => st.mean.value(),
         AggregateOp::Count => st.count,
         AggregateOp::Group => 1.0,
         AggregateOp::Min | AggregateOp::Max => st.value,
-        AggregateOp::Stdvar => st.value / st.count,
-        AggregateOp::Stddev => (st.value / st.count).sqrt(),
+        AggregateOp::Stdvar => st.var.variance(),
+        AggregateOp::Stddev => st.var.stddev(),
         AggregateOp::Quantile => quantile(p, &mut st.values),
         AggregateOp::Topk | AggregateOp::Bottomk => {
             let k = clamp_k(p);

@@ -6,12 +6,18 @@ use hashbrown::HashMap;
 
 use super::{Elem, Evaluator, Range, RangeData, Result, SeriesBuf, Val, err};
 use crate::engine::annotations::AnnotationKind;
+use crate::engine::functions::labels::{
+    LabelFnError, LabelFnErrorKind, LabelJoin, LabelReplace, absent_labels, natural_cmp,
+};
 use crate::engine::functions::{
-    Bucket, ElementwiseFunction, FPoint, RangeFunction, RangeWindow, bucket_quantile, eval_elementwise, eval_range_at,
-    validate_smoothing_params,
+    Bucket, ElementwiseFunction, FPoint, RangeFunction, RangeWindow, bucket_fraction, bucket_quantile,
+    eval_elementwise, eval_range_at, validate_smoothing_params,
 };
 use crate::engine::{EngineError, EngineErrorKind};
-use crate::parser::{Call, Expr, PosRange, ValueType};
+use crate::parser::{Call, Expr, ValueType};
+
+/// A label rewrite applied to each series.
+type LabelMap = Box<dyn Fn(&Labels) -> Labels>;
 
 /// Strips parentheses.
 fn unparen(e: &Expr) -> &Expr {
@@ -430,9 +436,53 @@ impl Evaluator<'_> {
         Ok(Val::Vector(out))
     }
 
+    /// `label_replace` and `label_join`: the arguments are checked before anything is
+    /// selected, the labels rewritten once per series (not per step).
     fn eval_label_fn(&mut self, c: &Call, r: Range) -> Result<Val> {
-        let _ = (c, r);
-        err(EngineErrorKind::Unsupported("label_replace/label_join: kernels not merged yet"))
+        let strs: Vec<&str> = c.args[1..]
+            .iter()
+            .map(|a| match unparen(a) {
+                Expr::StringLiteral(s) => s.value.as_str(),
+                _ => "",
+            })
+            .collect();
+        let label_err = |e| EngineError::new(EngineErrorKind::LabelFunction(e));
+        // A name whose escapes made invalid UTF-8 (`"\xff"`) is never a valid label name.
+        for (i, a) in c.args.iter().enumerate().skip(1) {
+            if let Expr::StringLiteral(sl) = unparen(a) {
+                if let Some(raw) = &sl.raw {
+                    if i == 1 || (c.func.name == "label_join" && i >= 3) {
+                        let name = super::aggregate::go_quote_bytes(raw);
+                        let kind = if i == 1 {
+                            LabelFnErrorKind::InvalidDestinationLabel(name)
+                        } else {
+                            LabelFnErrorKind::InvalidSourceLabel(name)
+                        };
+                        return Err(label_err(LabelFnError {
+                            function: if c.func.name == "label_replace" { "label_replace" } else { "label_join" },
+                            kind,
+                        }));
+                    }
+                }
+            }
+        }
+        let (apply, dst): (LabelMap, String) = if c.func.name == "label_replace" {
+            let op = LabelReplace::new(strs[0], strs[1], strs[2], strs[3]).map_err(label_err)?;
+            let dst = op.dst().to_owned();
+            (Box::new(move |l| op.apply(l)), dst)
+        } else {
+            let op = LabelJoin::new(strs[0], strs[1], &strs[2..]).map_err(label_err)?;
+            let dst = op.dst().to_owned();
+            (Box::new(move |l| op.apply(l)), dst)
+        };
+        let Val::Vector(mut series) = self.eval(&c.args[0], r)? else { return Ok(Val::Vector(Vec::new())) };
+        for s in &mut series {
+            s.labels = apply(&s.labels);
+            if dst == METRIC_NAME_LABEL {
+                s.drop_name = false;
+            }
+        }
+        Ok(Val::Vector(super::merge_same_labels(series)?))
     }
 }
 
@@ -460,55 +510,6 @@ fn bucket_of(
     Some((g, bound))
 }
 
-/// `histogram_fraction(lower, upper, …)` over classic buckets: the share of observations
-/// between `lower` and `upper`, interpolating linearly inside finite buckets. The first
-/// bucket starts at 0 when its bound is positive (else at -Inf); a bucket of infinite width
-/// keeps its observations at its infinite end. NaN without a `+Inf` bucket, with no
-/// observations, or with a NaN bound.
-fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> f64 {
-    buckets.sort_by(|a, b| a.upper_bound.total_cmp(&b.upper_bound));
-    let Some(last) = buckets.last() else { return f64::NAN };
-    if last.upper_bound != f64::INFINITY || lower.is_nan() || upper.is_nan() {
-        return f64::NAN;
-    }
-    let total = last.count;
-    if total == 0.0 || total.is_nan() {
-        return f64::NAN;
-    }
-    if lower >= upper {
-        return 0.0;
-    }
-    // Observations at or below `x`.
-    let below = |x: f64| -> f64 {
-        let mut prev = 0.0;
-        for (i, b) in buckets.iter().enumerate() {
-            let lo = if i > 0 {
-                buckets[i - 1].upper_bound
-            } else if b.upper_bound > 0.0 {
-                0.0
-            } else {
-                f64::NEG_INFINITY
-            };
-            let hi = b.upper_bound;
-            if x <= lo {
-                return prev;
-            }
-            if x < hi {
-                return if lo == f64::NEG_INFINITY {
-                    b.count
-                } else if hi == f64::INFINITY {
-                    prev
-                } else {
-                    prev + (b.count - prev) * (x - lo) / (hi - lo)
-                };
-            }
-            prev = b.count;
-        }
-        prev
-    };
-    ((below(upper) - below(lower)) / total).max(0.0)
-}
-
 /// The label value naming a quantile: `0.25`, and `1.0` rather than `1`.
 fn quantile_label(q: f64) -> String {
     let s = super::aggregate::format_value(q);
@@ -528,18 +529,3 @@ fn absent_series(labels: Labels, r: Range, present: &[bool]) -> Vec<SeriesBuf> {
     }
     vec![SeriesBuf { labels, points, drop_name: false }]
 }
-
-/// The labels `absent()` gives its output: the equality matchers' labels (not the name),
-/// except names matched more than once.
-fn absent_labels(matchers: &[ember_exposition::Matcher]) -> Labels {
-    let _ = METRIC_NAME_LABEL;
-    let _ = matchers;
-    Labels::empty()
-}
-
-fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    a.cmp(b)
-}
-
-#[allow(dead_code)]
-fn _pos(_: PosRange) {}
