@@ -73,18 +73,30 @@ pub(crate) struct Elem {
     pub drop_name: bool,
     /// Index of the series in the operand it came from (for per-series caches).
     pub src: u32,
+    /// Identifies the output series within one node across steps (the input series it
+    /// passes through, the group it aggregates, the pair it joins), so collecting it needs
+    /// no label hashing; [`NO_KEY`] when there is none.
+    pub key: u64,
 }
+
+/// No collector key: the output series is found by its labels.
+pub(crate) const NO_KEY: u64 = u64::MAX;
+/// Key tags, so keys of different kinds never meet in one collector.
+pub(crate) const KEY_GROUP: u64 = 1 << 62;
+pub(crate) const KEY_PAIR: u64 = 2 << 62;
 
 /// Walks the series of a vector operand step by step.
 pub(crate) struct Cursor<'a> {
     series: &'a [SeriesBuf],
+    /// Operand index, folded into element keys.
+    arg: u64,
     pos: Vec<usize>,
     pub buf: Vec<Elem>,
 }
 
 impl<'a> Cursor<'a> {
-    pub fn new(series: &'a [SeriesBuf]) -> Self {
-        Cursor { series, pos: vec![0; series.len()], buf: Vec::with_capacity(series.len()) }
+    pub fn new(series: &'a [SeriesBuf], arg: usize) -> Self {
+        Cursor { series, arg: (arg as u64) << 40, pos: vec![0; series.len()], buf: Vec::with_capacity(series.len()) }
     }
 
     /// Fills `buf` with the elements at step time `ts` (steps must ascend).
@@ -97,7 +109,13 @@ impl<'a> Cursor<'a> {
             }
             if let Some(pt) = s.points.get(*p) {
                 if pt.t == ts {
-                    self.buf.push(Elem { labels: s.labels.clone(), f: pt.f, drop_name: s.drop_name, src: i as u32 });
+                    self.buf.push(Elem {
+                        labels: s.labels.clone(),
+                        f: pt.f,
+                        drop_name: s.drop_name,
+                        src: i as u32,
+                        key: self.arg | i as u64,
+                    });
                 }
             }
         }
@@ -107,32 +125,41 @@ impl<'a> Cursor<'a> {
 /// Assembles per-step output vectors into series.
 pub(crate) struct Collector {
     map: HashMap<Labels, usize>,
+    keys: HashMap<u64, usize>,
     pub series: Vec<SeriesBuf>,
 }
 
 impl Collector {
     pub fn new() -> Self {
-        Collector { map: HashMap::new(), series: Vec::new() }
+        Collector { map: HashMap::new(), keys: HashMap::new(), series: Vec::new() }
     }
 
+    /// Adds `e` at step `ts` to its series: by key when it has one (no label hashing),
+    /// else (and the first time for a key) by labels.
     pub fn push(&mut self, ts: i64, e: Elem) -> Result<()> {
-        match self.map.get(&e.labels) {
-            Some(&i) => {
-                let s = &mut self.series[i];
-                if s.points.last().is_some_and(|p| p.t == ts) {
-                    return err(EngineErrorKind::DuplicateLabelset);
-                }
-                s.points.push(FPoint { t: ts, f: e.f });
-            }
+        let known = if e.key == NO_KEY { None } else { self.keys.get(&e.key).copied() };
+        let i = match known {
+            Some(i) => i,
             None => {
-                self.map.insert(e.labels.clone(), self.series.len());
-                self.series.push(SeriesBuf {
-                    labels: e.labels,
-                    points: vec![FPoint { t: ts, f: e.f }],
-                    drop_name: e.drop_name,
-                });
+                let i = match self.map.get(&e.labels) {
+                    Some(&i) => i,
+                    None => {
+                        self.map.insert(e.labels.clone(), self.series.len());
+                        self.series.push(SeriesBuf { labels: e.labels, points: Vec::new(), drop_name: e.drop_name });
+                        self.series.len() - 1
+                    }
+                };
+                if e.key != NO_KEY {
+                    self.keys.insert(e.key, i);
+                }
+                i
             }
+        };
+        let s = &mut self.series[i];
+        if s.points.last().is_some_and(|p| p.t == ts) {
+            return err(EngineErrorKind::DuplicateLabelset);
         }
+        s.points.push(FPoint { t: ts, f: e.f });
         Ok(())
     }
 }
@@ -702,8 +729,9 @@ impl<'q> Evaluator<'q> {
     ) -> Result<Vec<SeriesBuf>> {
         let mut cursors: Vec<Option<Cursor<'_>>> = args
             .iter()
-            .map(|a| match a {
-                Val::Vector(s) => Some(Cursor::new(s)),
+            .enumerate()
+            .map(|(i, a)| match a {
+                Val::Vector(s) => Some(Cursor::new(s, i)),
                 _ => None,
             })
             .collect();

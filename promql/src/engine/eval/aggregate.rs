@@ -3,7 +3,7 @@
 use ember_exposition::{Labels, LabelsBuilder, METRIC_NAME_LABEL};
 use hashbrown::HashMap;
 
-use super::{Elem, Evaluator, Range, Result, Val, err};
+use super::{Elem, Evaluator, KEY_GROUP, NO_KEY, Range, Result, Val, err};
 use crate::engine::EngineErrorKind;
 use crate::engine::annotations::AnnotationKind;
 use crate::engine::functions::{KahanSum, Mean, Variance, quantile};
@@ -143,7 +143,7 @@ impl Evaluator<'_> {
             for &g in &touched {
                 let keeps_name = grouper.keeps_name;
                 let grp = &mut grouper.groups[g];
-                finish(a.op, p, &grp.labels, &mut grp.state, keeps_name, out);
+                finish(a.op, p, g, &grp.labels, &mut grp.state, keeps_name, out);
             }
             Ok(())
         })?;
@@ -188,7 +188,8 @@ fn accumulate(op: AggregateOp, st: &mut State, e: &Elem) {
     }
 }
 
-fn finish(op: AggregateOp, p: f64, labels: &Labels, st: &mut State, keeps_name: bool, out: &mut Vec<Elem>) {
+fn finish(op: AggregateOp, p: f64, g: usize, labels: &Labels, st: &mut State, keeps_name: bool, out: &mut Vec<Elem>) {
+    let key = KEY_GROUP | g as u64;
     let value = match op {
         AggregateOp::Sum => st.sum.value(),
         AggregateOp::Avg => st.mean.value(),
@@ -204,35 +205,39 @@ fn finish(op: AggregateOp, p: f64, labels: &Labels, st: &mut State, keeps_name: 
                 return;
             }
             let top = op == AggregateOp::Topk;
-            // NaN is the least preferred value either way; ties keep input order.
-            st.elems.sort_by(|a, b| match (a.f.is_nan(), b.f.is_nan()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                _ => {
-                    if top {
-                        b.f.partial_cmp(&a.f).unwrap_or(std::cmp::Ordering::Equal)
-                    } else {
-                        a.f.partial_cmp(&b.f).unwrap_or(std::cmp::Ordering::Equal)
-                    }
-                }
-            });
-            out.extend(st.elems.drain(..).take(k).map(|e| Elem { src: 0, ..e }));
+            // NaN is the least preferred value either way; ties keep input order (the
+            // order of the operand's series). Select the k best, then sort only those.
+            let better = |a: &Elem, b: &Elem| {
+                let by_value = match (a.f.is_nan(), b.f.is_nan()) {
+                    (true, true) => std::cmp::Ordering::Equal,
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ if top => b.f.partial_cmp(&a.f).unwrap_or(std::cmp::Ordering::Equal),
+                    _ => a.f.partial_cmp(&b.f).unwrap_or(std::cmp::Ordering::Equal),
+                };
+                by_value.then(a.src.cmp(&b.src))
+            };
+            if k < st.elems.len() {
+                st.elems.select_nth_unstable_by(k - 1, better);
+                st.elems.truncate(k);
+            }
+            st.elems.sort_by(better);
+            out.append(&mut st.elems);
             return;
         }
         AggregateOp::Limitk => {
             let k = clamp_k(p);
-            out.extend(st.elems.drain(..).take(k).map(|e| Elem { src: 0, ..e }));
+            out.extend(st.elems.drain(..).take(k));
             return;
         }
         AggregateOp::LimitRatio => {
             let r = p.clamp(-1.0, 1.0);
-            out.extend(st.elems.drain(..).filter(|e| ratio_selects(&e.labels, r)).map(|e| Elem { src: 0, ..e }));
+            out.extend(st.elems.drain(..).filter(|e| ratio_selects(&e.labels, r)));
             return;
         }
         AggregateOp::CountValues => return,
     };
-    out.push(Elem { labels: labels.clone(), f: value, drop_name: keeps_name && st.drop_name, src: 0 });
+    out.push(Elem { labels: labels.clone(), f: value, drop_name: keeps_name && st.drop_name, src: 0, key });
 }
 
 fn clamp_k(p: f64) -> usize {
@@ -273,7 +278,7 @@ fn count_values(a: &AggregateExpr, label: &str, input: &[Elem], out: &mut Vec<El
             }
         }
     }
-    out.extend(counts.into_iter().map(|(labels, f)| Elem { labels, f, drop_name: false, src: 0 }));
+    out.extend(counts.into_iter().map(|(labels, f)| Elem { labels, f, drop_name: false, src: 0, key: NO_KEY }));
 }
 
 /// A float as Go's `strconv.FormatFloat(f, 'f', -1, 64)` writes it.

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use ember_exposition::{Labels, LabelsBuilder, METRIC_NAME_LABEL};
 use hashbrown::{DefaultHashBuilder, HashMap, HashSet};
 
-use super::{Elem, Evaluator, Range, Result, Val, err, go_labels, op_drops_name};
+use super::{Elem, Evaluator, KEY_PAIR, NO_KEY, Range, Result, Val, err, go_labels, op_drops_name};
 use crate::engine::EngineErrorKind;
 use crate::parser::{BinaryExpr, BinaryOp, GroupSide, VectorMatching};
 
@@ -205,8 +205,13 @@ fn set_op(b: &BinaryExpr, lhs: &[Elem], rhs: &[Elem], out: &mut Vec<Elem>) {
 #[derive(Default)]
 struct Scratch {
     right: HashMap<u64, usize>,
-    matched: HashMap<u64, Option<HashSet<u64>>>,
-    result_labels: HashMap<(u64, u64), Labels>,
+    /// Signatures of the "one" side that found a partner this step.
+    matched: HashSet<u64>,
+    /// (signature, output labels hash) pairs produced this step, for group modifiers.
+    produced: HashSet<(u64, u64)>,
+    /// Output labels (and their hash) per (many series, one series) pair: the same pairs
+    /// meet at every step.
+    result: HashMap<(u32, u32), (Labels, u64)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -225,6 +230,7 @@ fn vector_vector(
     let (many, one, mc, oc) = if one_to_many { (rhs, lhs, rc, lc) } else { (lhs, rhs, lc, rc) };
     scratch.right.clear();
     scratch.matched.clear();
+    scratch.produced.clear();
     for (i, e) in one.iter().enumerate() {
         let sig = oc.get(signer, e);
         if let Some(&prev) = scratch.right.get(&sig) {
@@ -253,9 +259,9 @@ fn vector_vector(
                     keep = true;
                 }
                 if keep && !(one_to_many && b.op.is_comparison() && !b.return_bool) {
-                    let absent = Elem { labels: Labels::empty(), f: fv, drop_name: false, src: 0 };
-                    let labels = result_labels(b, e, &absent, scratch);
-                    out.push(Elem { labels, f: v, drop_name: drop || e.drop_name, src: 0 });
+                    let absent = Elem { labels: Labels::empty(), f: fv, drop_name: false, src: 0, key: NO_KEY };
+                    let labels = result_labels(b, e, &absent);
+                    out.push(Elem { labels, f: v, drop_name: drop || e.drop_name, src: 0, key: NO_KEY });
                 }
             }
             continue;
@@ -267,31 +273,41 @@ fn vector_vector(
             v = if keep { 1.0 } else { 0.0 };
             keep = true;
         }
-        let labels = result_labels(b, e, o, scratch);
+        let (labels, h) = scratch
+            .result
+            .entry((e.src, o.src))
+            .or_insert_with(|| {
+                let l = result_labels(b, e, o);
+                let h = signer.hasher.hash_one(&l);
+                (l, h)
+            })
+            .clone();
         match group {
             None => {
-                if scratch.matched.insert(sig, None).is_some() {
+                if !scratch.matched.insert(sig) {
                     return err(EngineErrorKind::ManyToOneNotExplicit);
                 }
             }
             Some(_) => {
-                let h = signer.hasher.hash_one(&labels);
-                let set = scratch.matched.entry(sig).or_insert_with(|| Some(HashSet::new()));
-                if let Some(set) = set {
-                    if !set.insert(h) {
-                        return err(EngineErrorKind::GroupingNotUnique);
-                    }
+                scratch.matched.insert(sig);
+                if !scratch.produced.insert((sig, h)) {
+                    return err(EngineErrorKind::GroupingNotUnique);
                 }
             }
         }
         if keep {
-            out.push(Elem { labels, f: v, drop_name: drop || e.drop_name, src: 0 });
+            let key = if e.src < 1 << 24 && o.src < 1 << 24 {
+                KEY_PAIR | (u64::from(e.src) << 24) | u64::from(o.src)
+            } else {
+                NO_KEY
+            };
+            out.push(Elem { labels, f: v, drop_name: drop || e.drop_name, src: 0, key });
         }
     }
     if let Some(fv) = fill_many {
         for o in one {
             let sig = oc.get(signer, o);
-            if scratch.matched.contains_key(&sig) {
+            if scratch.matched.contains(&sig) {
                 continue;
             }
             let (l, r) = if one_to_many { (o.f, fv) } else { (fv, o.f) };
@@ -301,7 +317,7 @@ fn vector_vector(
                 keep = true;
             }
             if keep {
-                out.push(Elem { labels: signer.match_labels(&o.labels), f: v, drop_name: false, src: 0 });
+                out.push(Elem { labels: signer.match_labels(&o.labels), f: v, drop_name: false, src: 0, key: NO_KEY });
             }
         }
     }
@@ -309,19 +325,13 @@ fn vector_vector(
 }
 
 /// The labels of a vector-vector result: the "many" side's, reduced to the `on` labels for
-/// one-to-one matches, plus the `group_x` labels from the "one" side. Cached by the pair of
-/// input label sets, since the same pairs meet at every step.
-fn result_labels(b: &BinaryExpr, many: &Elem, one: &Elem, scratch: &mut Scratch) -> Labels {
+/// one-to-one matches, plus the `group_x` labels from the "one" side.
+fn result_labels(b: &BinaryExpr, many: &Elem, one: &Elem) -> Labels {
     let Some(m) = b.matching.as_ref() else {
         return many.labels.clone();
     };
     if m.group.is_none() && !m.on && m.labels.is_empty() {
         return many.labels.clone();
-    }
-    let hb = DefaultHashBuilder::default();
-    let key = (hb.hash_one(&many.labels), hb.hash_one(&one.labels));
-    if let Some(l) = scratch.result_labels.get(&key) {
-        return l.clone();
     }
     let mut lb = LabelsBuilder::from_labels(&many.labels);
     match &m.group {
@@ -347,9 +357,5 @@ fn result_labels(b: &BinaryExpr, many: &Elem, one: &Elem, scratch: &mut Scratch)
             }
         }
     }
-    let l = lb.build();
-    if scratch.result_labels.len() < 100_000 {
-        scratch.result_labels.insert(key, l.clone());
-    }
-    l
+    lb.build()
 }

@@ -4,7 +4,7 @@
 use ember_exposition::{Labels, METRIC_NAME_LABEL};
 use hashbrown::HashMap;
 
-use super::{Elem, Evaluator, Range, RangeData, Result, SeriesBuf, Val, err};
+use super::{Elem, Evaluator, KEY_GROUP, NO_KEY, Range, RangeData, Result, SeriesBuf, Val, err};
 use crate::engine::annotations::AnnotationKind;
 use crate::engine::functions::labels::{
     LabelFnError, LabelFnErrorKind, LabelJoin, LabelReplace, absent_labels, natural_cmp,
@@ -402,10 +402,16 @@ impl Evaluator<'_> {
                 if fraction {
                     let f = bucket_fraction(qs[0].0[k], qs[1].0[k], &mut buckets[g]);
                     buckets[g].clear();
-                    out.push(Elem { labels: groups[g].0.clone(), f, drop_name: true, src: 0 });
+                    out.push(Elem {
+                        labels: groups[g].0.clone(),
+                        f,
+                        drop_name: true,
+                        src: 0,
+                        key: KEY_GROUP | g as u64,
+                    });
                     continue;
                 }
-                for (q, _) in &qs {
+                for (qi, (q, _)) in qs.iter().enumerate() {
                     let q = q[k];
                     let res = bucket_quantile(q, &mut buckets[g]);
                     forced |= res.forced_monotonicity;
@@ -420,7 +426,8 @@ impl Evaluator<'_> {
                             })
                             .clone(),
                     };
-                    out.push(Elem { labels, f: res.value, drop_name: true, src: 0 });
+                    let key = if qi < 255 { KEY_GROUP | ((g as u64) << 8) | qi as u64 } else { NO_KEY };
+                    out.push(Elem { labels, f: res.value, drop_name: true, src: 0, key });
                 }
                 buckets[g].clear();
                 if forced {
