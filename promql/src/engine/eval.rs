@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use ember_exposition::{Labels, Matcher, is_stale_nan};
+use ember_exposition::{Labels, METRIC_NAME_LABEL, Matcher, is_stale_nan};
 use ember_tsdb::storage::{Querier, Queryable, SelectHints};
 use hashbrown::HashMap;
 
@@ -296,8 +296,10 @@ fn finish_names(mut series: Vec<SeriesBuf>) -> Result<Vec<SeriesBuf>> {
         return Ok(series);
     }
     for s in &mut series {
-        if s.drop_name && s.labels.metric_name().is_some() {
-            s.labels = s.labels.without_metric_name();
+        if s.drop_name {
+            // The type and unit labels (`__type__`, `__unit__`) describe the name and go
+            // with it.
+            s.labels = s.labels.drop_names(&[METRIC_NAME_LABEL, "__type__", "__unit__"]);
         }
         s.drop_name = false;
     }
