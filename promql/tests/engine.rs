@@ -81,6 +81,18 @@ fn limits_and_cancellation_are_typed_errors() {
     let e = instant.range_query(&st, "sum(m)", 0, 3_600_000, 15_000).unwrap_err();
     assert_eq!(e.kind(), &EngineErrorKind::Timeout);
 
+    // Step counts are bounded by the sample limit before anything is allocated.
+    let e = small.range_query(&st, "1", 0, i64::MAX / 4, 1).unwrap_err();
+    assert!(matches!(e.kind(), EngineErrorKind::InvalidRange | EngineErrorKind::TooManySamples(_)));
+    let e = small.range_query(&st, "1", 0, 1_000_000, 1).unwrap_err();
+    assert_eq!(e.kind(), &EngineErrorKind::TooManySamples(100));
+    let e = small.instant_query(&st, "max_over_time(m[1y:1ms])", 0).unwrap_err();
+    assert_eq!(e.kind(), &EngineErrorKind::TooManySamples(100));
+    // Extreme times and offsets are clamped, never overflow.
+    for q in ["m @ 9e15", "m offset 100000y", "rate(m[100000y] @ -9e15)", "m[1h:1m] offset -100000y"] {
+        let _ = Engine::default().instant_query(&st, q, 0);
+    }
+
     let e = Engine::default().instant_query(&st, "sum(", 0).unwrap_err();
     assert!(matches!(e.kind(), EngineErrorKind::Parse(_)));
     let e = Engine::default().range_query(&st, "m[5m]", 0, 60_000, 15_000).unwrap_err();

@@ -221,7 +221,13 @@ pub(crate) fn run(
             (Range { start, end, interval: step }, true)
         }
     };
-    let lookback = opts.lookback_delta.as_millis() as i64;
+    if range.start.abs() > TIME_LIMIT || range.end.abs() > TIME_LIMIT {
+        return err(EngineErrorKind::InvalidRange);
+    }
+    if range.steps() > opts.max_samples {
+        return err(EngineErrorKind::TooManySamples(opts.max_samples));
+    }
+    let lookback = clamp_ms(opts.lookback_delta.as_millis());
     let mut bounds = (i64::MAX, i64::MIN);
     let probe = Probe {
         opts,
@@ -385,9 +391,14 @@ impl Probe<'_> {
     }
 }
 
+/// Times and durations are clamped to ±2^52 ms (142,000 years), so sums of a few of them
+/// never overflow.
+const TIME_LIMIT: i64 = 1 << 52;
+
 trait TimeCtx {
     fn qs(&self) -> (i64, i64, i64);
     fn default_step(&self) -> i64;
+    fn max_samples(&self) -> usize;
 }
 
 impl TimeCtx for Probe<'_> {
@@ -395,7 +406,10 @@ impl TimeCtx for Probe<'_> {
         (self.query_start, self.query_end, self.query_step)
     }
     fn default_step(&self) -> i64 {
-        self.opts.default_subquery_step.as_millis() as i64
+        clamp_ms(self.opts.default_subquery_step.as_millis())
+    }
+    fn max_samples(&self) -> usize {
+        self.opts.max_samples
     }
 }
 
@@ -404,8 +418,15 @@ impl TimeCtx for Evaluator<'_> {
         (self.query_start, self.query_end, self.query_step)
     }
     fn default_step(&self) -> i64 {
-        self.opts.default_subquery_step.as_millis() as i64
+        clamp_ms(self.opts.default_subquery_step.as_millis())
     }
+    fn max_samples(&self) -> usize {
+        self.opts.max_samples
+    }
+}
+
+fn clamp_ms(ms: u128) -> i64 {
+    ms.min(TIME_LIMIT as u128) as i64
 }
 
 /// The inner steps of a subquery evaluated for outer steps `start..=end`.
@@ -430,12 +451,16 @@ fn subquery_range(ctx: &impl TimeCtx, sq: &crate::parser::SubqueryExpr, start: i
         first += step;
     }
     let last = e - offset;
-    Ok(Range { start: first, end: last.max(first - step), interval: step })
+    let r = Range { start: first, end: last.max(first - step), interval: step };
+    if r.steps() > ctx.max_samples() {
+        return err(EngineErrorKind::TooManySamples(ctx.max_samples()));
+    }
+    Ok(r)
 }
 
 fn resolve_at(at: Option<AtModifier>, qs: i64, qe: i64) -> Option<i64> {
     at.map(|a| match a {
-        AtModifier::Timestamp(t) => t,
+        AtModifier::Timestamp(t) => t.clamp(-TIME_LIMIT, TIME_LIMIT),
         AtModifier::Start => qs,
         AtModifier::End => qe,
     })
@@ -448,10 +473,10 @@ fn opt_duration_ms(d: Option<&DurationArg>, qs: i64, qe: i64, step: i64) -> Resu
 /// A duration argument in milliseconds.
 fn duration_ms(d: &DurationArg, qs: i64, qe: i64, step: i64) -> Result<i64> {
     match d {
-        DurationArg::Fixed(ms) => Ok(*ms),
+        DurationArg::Fixed(ms) => Ok((*ms).clamp(-TIME_LIMIT, TIME_LIMIT)),
         DurationArg::Expr(e) => {
             let secs = duration_expr(e, qs, qe, step)?;
-            Ok((secs * 1000.0).round() as i64)
+            Ok(((secs * 1000.0).round() as i64).clamp(-TIME_LIMIT, TIME_LIMIT))
         }
     }
 }

@@ -176,7 +176,8 @@ pub enum EngineErrorKind {
     Parse(ParseError),
     /// A range query's expression is not a scalar or instant vector.
     InvalidRangeQueryType(crate::parser::ValueType),
-    /// A range query with a step that is not positive, or an end before its start.
+    /// A range query with a step that is not positive, an end before its start, or times
+    /// beyond 2^52 ms from the epoch.
     InvalidRange,
     /// The query would hold more than this many samples in memory.
     TooManySamples(usize),
@@ -222,7 +223,7 @@ impl fmt::Display for EngineError {
             EngineErrorKind::InvalidRangeQueryType(t) => {
                 write!(f, "invalid expression type \"{t}\" for range query, must be Scalar or instant Vector")
             }
-            EngineErrorKind::InvalidRange => f.write_str("invalid range query: step must be positive and end >= start"),
+            EngineErrorKind::InvalidRange => f.write_str("invalid range query: the step must be positive, the end not before the start, and times within 2^52 ms of the epoch"),
             EngineErrorKind::TooManySamples(n) => {
                 write!(f, "query processing would load too many samples into memory in query execution (limit {n})")
             }
