@@ -208,6 +208,8 @@ pub enum EngineErrorKind {
     RatioNaN,
     /// `count_values` with an invalid label name (Go-quoted, as Prometheus prints it).
     InvalidLabelName(String),
+    /// Two info metrics give one sample different values of a data label (`info()`).
+    ConflictingInfoLabel(String),
     /// A `label_replace`/`label_join` argument is invalid.
     LabelFunction(functions::labels::LabelFnError),
     /// A function argument the function rejects (`double_exponential_smoothing` factors).
@@ -247,6 +249,7 @@ impl fmt::Display for EngineError {
             EngineErrorKind::InvalidLabelName(name) => write!(f, "invalid label name {name}"),
             EngineErrorKind::Function(e) => write!(f, "{e}"),
             EngineErrorKind::LabelFunction(e) => write!(f, "{e}"),
+            EngineErrorKind::ConflictingInfoLabel(l) => write!(f, "conflicting label {l:?} in info metrics"),
             EngineErrorKind::Unsupported(what) => write!(f, "not supported by this engine: {what}"),
         }
     }

@@ -118,7 +118,7 @@ impl Evaluator<'_> {
                 Ok(Val::Vector(Vec::new()))
             }
             "label_replace" | "label_join" => self.eval_label_fn(c, r),
-            "info" => err(EngineErrorKind::Unsupported("the info() function")),
+            "info" => self.eval_info(c, r),
             "start_timestamp" => err(EngineErrorKind::Unsupported("start_timestamp()")),
             _ => err(EngineErrorKind::Unsupported("unknown function")),
         }
@@ -440,6 +440,120 @@ impl Evaluator<'_> {
             Ok(())
         })?;
         self.free(&v);
+        Ok(Val::Vector(out))
+    }
+
+    /// The experimental `info(v, {selector})`: adds the data labels of info series (by
+    /// default `target_info`) that share `instance` and `job` with each sample. The info
+    /// series are read at the same times (`@`, `offset`) as an instant selector `v`; when
+    /// several series of one info metric match, the one with the latest sample wins.
+    fn eval_info(&mut self, c: &Call, r: Range) -> Result<Val> {
+        const IDENTIFYING: [&str; 2] = ["instance", "job"];
+        let mut sel = match c.args.get(1).map(unparen) {
+            Some(Expr::VectorSelector(vs)) => (**vs).clone(),
+            _ => crate::parser::VectorSelector {
+                name: None,
+                matchers: Vec::new(),
+                offset: None,
+                at: None,
+                anchored: false,
+                smoothed: false,
+                pos: c.pos,
+            },
+        };
+        let name_matchers: Vec<ember_exposition::Matcher> =
+            sel.matchers.iter().filter(|m| m.name() == METRIC_NAME_LABEL).cloned().collect();
+        let data_matchers: Vec<ember_exposition::Matcher> =
+            sel.matchers.iter().filter(|m| m.name() != METRIC_NAME_LABEL).cloned().collect();
+        // No name matcher: `target_info`; only negative ones: any `*_info` they allow.
+        let mut name_matchers = name_matchers;
+        if name_matchers.iter().all(|m| m.kind().is_negative()) {
+            let m = if name_matchers.is_empty() {
+                ember_exposition::Matcher::equal(METRIC_NAME_LABEL, "target_info")
+            } else {
+                ember_exposition::Matcher::regex(METRIC_NAME_LABEL, ".+_info")
+                    .map_err(|_| EngineError::new(EngineErrorKind::Unsupported("info() name matcher")))?
+            };
+            sel.matchers.push(m.clone());
+            name_matchers.push(m);
+        }
+        if let Expr::VectorSelector(base) = unparen(&c.args[0]) {
+            sel.offset = base.offset.clone();
+            sel.at = base.at;
+        }
+        let base = self.eval(&c.args[0], r)?;
+        // Sample times (seconds) of the info series, by step.
+        let info = self.eval_vector_selector(&sel, r, true)?;
+        let drop_unmatched = data_matchers.iter().any(|m| !m.matches(""));
+        // Per info series: its metric name, identifying values and data labels.
+        let info_meta: Vec<(String, Vec<String>, Vec<(String, String)>)> = info
+            .iter()
+            .map(|s| {
+                let ids = IDENTIFYING.iter().map(|n| s.labels.get_or_empty(n).to_owned()).collect();
+                let data = s
+                    .labels
+                    .iter()
+                    .filter(|l| l.name != METRIC_NAME_LABEL && !IDENTIFYING.contains(&l.name.as_str()))
+                    .filter(|l| data_matchers.is_empty() || data_matchers.iter().any(|m| m.name() == l.name))
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect();
+                (s.labels.metric_name().unwrap_or("").to_owned(), ids, data)
+            })
+            .collect();
+        let info_val = Val::Vector(info);
+        let out = self.step_loop(r, &[&base, &info_val], |_, _, args, out| {
+            let infos = args[1].vector();
+            for e in args[0].vector() {
+                // Info series themselves (matching the positive name matchers, and the
+                // negative ones) pass through.
+                let name = e.labels.metric_name().unwrap_or("");
+                if name_matchers.iter().any(|m| !m.kind().is_negative())
+                    && name_matchers.iter().all(|m| m.matches(name))
+                {
+                    out.push(Elem { key: super::NO_KEY, ..e.clone() });
+                    continue;
+                }
+                // The latest matching series of each info metric.
+                let mut best: Vec<(&str, f64, usize)> = Vec::new();
+                for ie in infos {
+                    let (name, ids, _) = &info_meta[ie.src as usize];
+                    if !IDENTIFYING.iter().zip(ids).all(|(n, v)| e.labels.get_or_empty(n) == v) {
+                        continue;
+                    }
+                    match best.iter_mut().find(|b| b.0 == name) {
+                        Some(b) if b.1 < ie.f => *b = (name, ie.f, ie.src as usize),
+                        Some(_) => {}
+                        None => best.push((name, ie.f, ie.src as usize)),
+                    }
+                }
+                if best.is_empty() {
+                    if !drop_unmatched {
+                        out.push(Elem { key: super::NO_KEY, ..e.clone() });
+                    }
+                    continue;
+                }
+                let mut lb = e.labels.builder();
+                for (_, _, i) in &best {
+                    for (n, v) in &info_meta[*i].2 {
+                        if e.labels.contains(n) {
+                            continue;
+                        }
+                        match lb.get(n) {
+                            Some(prev) if prev != v => {
+                                return err(EngineErrorKind::ConflictingInfoLabel(n.clone()));
+                            }
+                            _ => {
+                                lb.set(n.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+                out.push(Elem { labels: lb.build(), f: e.f, drop_name: e.drop_name, src: 0, key: super::NO_KEY });
+            }
+            Ok(())
+        })?;
+        self.free(&base);
+        self.free(&info_val);
         Ok(Val::Vector(out))
     }
 
