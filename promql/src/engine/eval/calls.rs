@@ -16,6 +16,9 @@ use crate::engine::functions::{
 use crate::engine::{EngineError, EngineErrorKind};
 use crate::parser::{Call, Expr, ValueType};
 
+/// Per info series: its metric name, identifying label values and data labels.
+type InfoMeta = (String, Vec<String>, Vec<(String, String)>);
+
 /// A label rewrite applied to each series.
 type LabelMap = Box<dyn Fn(&Labels) -> Labels>;
 
@@ -486,7 +489,7 @@ impl Evaluator<'_> {
         let info = self.eval_vector_selector(&sel, r, true)?;
         let drop_unmatched = data_matchers.iter().any(|m| !m.matches(""));
         // Per info series: its metric name, identifying values and data labels.
-        let info_meta: Vec<(String, Vec<String>, Vec<(String, String)>)> = info
+        let info_meta: Vec<InfoMeta> = info
             .iter()
             .map(|s| {
                 let ids = IDENTIFYING.iter().map(|n| s.labels.get_or_empty(n).to_owned()).collect();
