@@ -244,6 +244,35 @@ pub fn eval_range_at(
     range::eval(func, window, eval_ts, params, issues)
 }
 
+/// `rate`, `increase` (`is_counter`) and `delta` over a selector with the experimental
+/// `anchored` or `smoothed` modifier. `points` are ascending and, unlike a [`RangeWindow`],
+/// reach beyond the window `(start, end]`: for `anchored`, the last sample at or before
+/// `start` (found within the lookback delta) followed by the window's samples; for
+/// `smoothed` (`smoothed = true`), additionally the first sample after `end`. The result is
+/// the difference between the values at the edges — the anchor sample's, or with
+/// `smoothed` values interpolated linearly at `start` and `end` (from 0 across a counter
+/// reset) — plus the value before every reset in between for counters, with no
+/// extrapolation; `is_rate` divides by the window's length in seconds. `None` when no
+/// sample lies after `start` (or, smoothed, none at or before `end`).
+pub fn extended_rate(
+    points: &[FPoint],
+    start: i64,
+    end: i64,
+    is_counter: bool,
+    is_rate: bool,
+    smoothed: bool,
+) -> Option<f64> {
+    range::extended_rate(points, start, end, is_counter, is_rate, smoothed)
+}
+
+/// For `changes` and `resets` over an `anchored` selector: given `points` as for
+/// [`extended_rate`], the index of the first sample to count from (the last one at or
+/// before `start`, else 0), or `None` when no sample lies after `start`. The evaluator
+/// passes `points[i..]` to [`eval_range`] as the window's points.
+pub fn anchored_start(points: &[FPoint], start: i64) -> Option<usize> {
+    range::anchored_start(points, start)
+}
+
 /// `double_exponential_smoothing`'s smoothing factor `sf` and trend factor `tf` must each
 /// lie strictly between 0 and 1 (NaN passes, as in Prometheus, and yields NaN). Prometheus
 /// fails the query with this error as soon as a series is evaluated.
