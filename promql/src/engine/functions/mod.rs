@@ -13,9 +13,12 @@
 //!
 //! Beyond the contract this module adds [`eval_range_at`] (the evaluation time that
 //! `predict_linear` needs), [`validate_smoothing_params`] (the error
-//! `double_exponential_smoothing` raises), the name tables ([`RangeFunction::name`],
-//! [`ElementwiseFunction::name`]) and [`labels`], the label kernels of `label_replace`,
-//! `label_join`, `absent` and `sort_by_label`.
+//! `double_exponential_smoothing` raises), [`extended_rate`] and [`anchored_start`] (the
+//! experimental `anchored`/`smoothed` selectors), [`bucket_fraction`] (classic
+//! `histogram_fraction`), the [`Mean`] and [`Variance`] accumulators (shared with the `avg`,
+//! `stddev` and `stdvar` aggregations), [`sort_order`] (`sort`, `sort_desc`), the name
+//! tables ([`RangeFunction::name`], [`ElementwiseFunction::name`]) and [`labels`], the label
+//! kernels of `label_replace`, `label_join`, `absent` and `sort_by_label`.
 //!
 //! ```
 //! use ember_promql::engine::functions::{eval_range, FPoint, RangeFunction, RangeWindow};
@@ -599,6 +602,20 @@ impl KahanSum {
     }
 }
 
+/// The order of `sort` (`descending = false`) and `sort_desc`: by value, NaN last in both.
+/// Ties compare equal; the evaluator breaks them (Prometheus leaves them in its sort's
+/// unspecified order).
+pub fn sort_order(a: f64, b: f64, descending: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if descending => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
 /// The arithmetic mean as Prometheus computes `avg` and `avg_over_time`: a compensated
 /// direct sum divided by the count while that sum stays finite (more accurate than an
 /// incremental mean in practice), switching to a compensated incremental mean once the sum
@@ -688,6 +705,15 @@ mod tests {
         assert!((v.variance() - 10.56).abs() < 1e-12);
         assert!((v.stddev() - 10.56f64.sqrt()).abs() < 1e-12);
         assert_eq!(v.count(), 5.0);
+    }
+
+    #[test]
+    fn sort_orders_put_nan_last() {
+        let mut v = [300.0, f64::NAN, 100.0, 800.0, f64::NEG_INFINITY];
+        v.sort_by(|a, b| sort_order(*a, *b, false));
+        assert_eq!(format!("{v:?}"), "[-inf, 100.0, 300.0, 800.0, NaN]");
+        v.sort_by(|a, b| sort_order(*a, *b, true));
+        assert_eq!(format!("{v:?}"), "[800.0, 300.0, 100.0, -inf, NaN]");
     }
 
     #[test]
