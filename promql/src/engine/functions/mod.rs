@@ -14,7 +14,8 @@
 //! Beyond the contract this module adds [`eval_range_at`] (the evaluation time that
 //! `predict_linear` needs), [`validate_smoothing_params`] (the error
 //! `double_exponential_smoothing` raises), [`extended_rate`] and [`anchored_start`] (the
-//! experimental `anchored`/`smoothed` selectors), [`bucket_fraction`] (classic
+//! experimental `anchored`/`smoothed` selectors), [`bucket_quantile_detailed`] (the details
+//! of Prometheus 3's monotonicity info), [`bucket_fraction`] (classic
 //! `histogram_fraction`), the [`Mean`] and [`Variance`] accumulators (shared with the `avg`,
 //! `stddev` and `stdvar` aggregations), [`sort_order`] (`sort`, `sort_desc`), the name
 //! tables ([`RangeFunction::name`], [`ElementwiseFunction::name`]) and [`labels`], the label
@@ -557,7 +558,26 @@ pub struct BucketQuantile {
 /// second-highest bound; a rank in a first bucket whose bound is `<= 0` gives that bound.
 /// Bucket bounds must not be NaN (the evaluator drops buckets whose `le` does not parse).
 pub fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile {
+    let (value, fix) = quantile::bucket_quantile(q, buckets);
+    BucketQuantile { value, forced_monotonicity: fix.is_some() }
+}
+
+/// [`bucket_quantile`], also describing the monotonicity fix for Prometheus 3's detailed
+/// info message ("… from buckets {min_bucket} to {max_bucket}, with a max diff of
+/// {max_diff}, over N samples from T1 to T2"). `None` when no decrease had to be lifted.
+pub fn bucket_quantile_detailed(q: f64, buckets: &mut [Bucket]) -> (f64, Option<MonotonicityFix>) {
     quantile::bucket_quantile(q, buckets)
+}
+
+/// How [`bucket_quantile_detailed`] had to lift decreasing bucket counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonotonicityFix {
+    /// The lowest `le` whose count was lifted.
+    pub min_bucket: f64,
+    /// The highest `le` whose count was lifted.
+    pub max_bucket: f64,
+    /// The largest amount a count was lifted by.
+    pub max_diff: f64,
 }
 
 /// `histogram_fraction(lower, upper, b)` over the classic buckets of one series group: the
