@@ -13,9 +13,13 @@
 //!
 //! Beyond the contract this module adds [`eval_range_at`] (the evaluation time that
 //! `predict_linear` needs), [`validate_smoothing_params`] (the error
-//! `double_exponential_smoothing` raises), the name tables ([`RangeFunction::name`],
-//! [`ElementwiseFunction::name`]) and [`labels`], the label kernels of `label_replace`,
-//! `label_join`, `absent` and `sort_by_label`.
+//! `double_exponential_smoothing` raises), [`extended_rate`] and [`anchored_start`] (the
+//! experimental `anchored`/`smoothed` selectors), [`bucket_quantile_detailed`] (the details
+//! of Prometheus 3's monotonicity info), [`bucket_fraction`] (classic
+//! `histogram_fraction`), the [`Mean`] and [`Variance`] accumulators (shared with the `avg`,
+//! `stddev` and `stdvar` aggregations), [`sort_order`] (`sort`, `sort_desc`), the name
+//! tables ([`RangeFunction::name`], [`ElementwiseFunction::name`]) and [`labels`], the label
+//! kernels of `label_replace`, `label_join`, `absent` and `sort_by_label`.
 //!
 //! ```
 //! use ember_promql::engine::functions::{eval_range, FPoint, RangeFunction, RangeWindow};
@@ -242,6 +246,35 @@ pub fn eval_range_at(
     issues: &mut Vec<AnnotationKind>,
 ) -> Option<f64> {
     range::eval(func, window, eval_ts, params, issues)
+}
+
+/// `rate`, `increase` (`is_counter`) and `delta` over a selector with the experimental
+/// `anchored` or `smoothed` modifier. `points` are ascending and, unlike a [`RangeWindow`],
+/// reach beyond the window `(start, end]`: for `anchored`, the last sample at or before
+/// `start` (found within the lookback delta) followed by the window's samples; for
+/// `smoothed` (`smoothed = true`), additionally the first sample after `end`. The result is
+/// the difference between the values at the edges — the anchor sample's, or with
+/// `smoothed` values interpolated linearly at `start` and `end` (from 0 across a counter
+/// reset) — plus the value before every reset in between for counters, with no
+/// extrapolation; `is_rate` divides by the window's length in seconds. `None` when no
+/// sample lies after `start` (or, smoothed, none at or before `end`).
+pub fn extended_rate(
+    points: &[FPoint],
+    start: i64,
+    end: i64,
+    is_counter: bool,
+    is_rate: bool,
+    smoothed: bool,
+) -> Option<f64> {
+    range::extended_rate(points, start, end, is_counter, is_rate, smoothed)
+}
+
+/// For `changes` and `resets` over an `anchored` selector: given `points` as for
+/// [`extended_rate`], the index of the first sample to count from (the last one at or
+/// before `start`, else 0), or `None` when no sample lies after `start`. The evaluator
+/// passes `points[i..]` to [`eval_range`] as the window's points.
+pub fn anchored_start(points: &[FPoint], start: i64) -> Option<usize> {
+    range::anchored_start(points, start)
 }
 
 /// `double_exponential_smoothing`'s smoothing factor `sf` and trend factor `tf` must each
@@ -525,7 +558,26 @@ pub struct BucketQuantile {
 /// second-highest bound; a rank in a first bucket whose bound is `<= 0` gives that bound.
 /// Bucket bounds must not be NaN (the evaluator drops buckets whose `le` does not parse).
 pub fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile {
+    let (value, fix) = quantile::bucket_quantile(q, buckets);
+    BucketQuantile { value, forced_monotonicity: fix.is_some() }
+}
+
+/// [`bucket_quantile`], also describing the monotonicity fix for Prometheus 3's detailed
+/// info message ("… from buckets {min_bucket} to {max_bucket}, with a max diff of
+/// {max_diff}, over N samples from T1 to T2"). `None` when no decrease had to be lifted.
+pub fn bucket_quantile_detailed(q: f64, buckets: &mut [Bucket]) -> (f64, Option<MonotonicityFix>) {
     quantile::bucket_quantile(q, buckets)
+}
+
+/// How [`bucket_quantile_detailed`] had to lift decreasing bucket counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonotonicityFix {
+    /// The lowest `le` whose count was lifted.
+    pub min_bucket: f64,
+    /// The highest `le` whose count was lifted.
+    pub max_bucket: f64,
+    /// The largest amount a count was lifted by.
+    pub max_diff: f64,
 }
 
 /// `histogram_fraction(lower, upper, b)` over the classic buckets of one series group: the
@@ -567,6 +619,20 @@ impl KahanSum {
     /// The compensated total: `sum + c`, or `sum` when it is infinite.
     pub fn value(&self) -> f64 {
         if self.sum.is_infinite() { self.sum } else { self.sum + self.c }
+    }
+}
+
+/// The order of `sort` (`descending = false`) and `sort_desc`: by value, NaN last in both.
+/// Ties compare equal; the evaluator breaks them (Prometheus leaves them in its sort's
+/// unspecified order).
+pub fn sort_order(a: f64, b: f64, descending: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if descending => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
     }
 }
 
@@ -659,6 +725,15 @@ mod tests {
         assert!((v.variance() - 10.56).abs() < 1e-12);
         assert!((v.stddev() - 10.56f64.sqrt()).abs() < 1e-12);
         assert_eq!(v.count(), 5.0);
+    }
+
+    #[test]
+    fn sort_orders_put_nan_last() {
+        let mut v = [300.0, f64::NAN, 100.0, 800.0, f64::NEG_INFINITY];
+        v.sort_by(|a, b| sort_order(*a, *b, false));
+        assert_eq!(format!("{v:?}"), "[-inf, 100.0, 300.0, 800.0, NaN]");
+        v.sort_by(|a, b| sort_order(*a, *b, true));
+        assert_eq!(format!("{v:?}"), "[800.0, 300.0, 100.0, -inf, NaN]");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use super::{Bucket, BucketQuantile};
+use super::{Bucket, MonotonicityFix};
 
 /// Relative differences between neighbouring bucket counts up to this size are taken for
 /// floating-point noise (they come from summing rates in different orders) and ignored.
@@ -76,16 +76,16 @@ fn search(n: usize, pred: impl Fn(usize) -> bool) -> usize {
     i
 }
 
-pub(super) fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile {
-    let nan = BucketQuantile { value: f64::NAN, forced_monotonicity: false };
+pub(super) fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> (f64, Option<MonotonicityFix>) {
+    let nan = (f64::NAN, None);
     if q.is_nan() {
         return nan;
     }
     if q < 0.0 {
-        return BucketQuantile { value: f64::NEG_INFINITY, forced_monotonicity: false };
+        return (f64::NEG_INFINITY, None);
     }
     if q > 1.0 {
-        return BucketQuantile { value: f64::INFINITY, forced_monotonicity: false };
+        return (f64::INFINITY, None);
     }
     buckets.sort_by(|a, b| a.upper_bound.partial_cmp(&b.upper_bound).unwrap_or(Ordering::Equal));
     match buckets.last() {
@@ -93,7 +93,7 @@ pub(super) fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile 
         _ => return nan,
     }
     let buckets = coalesce(buckets);
-    let forced = ensure_monotonic(buckets);
+    let fix = ensure_monotonic(buckets);
     let n = buckets.len();
     if n < 2 {
         return nan;
@@ -119,7 +119,7 @@ pub(super) fn bucket_quantile(q: f64, buckets: &mut [Bucket]) -> BucketQuantile 
         }
         start + (end - start) * (rank / count)
     };
-    BucketQuantile { value, forced_monotonicity: forced }
+    (value, fix)
 }
 
 pub(super) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [Bucket]) -> f64 {
@@ -197,10 +197,10 @@ fn coalesce(buckets: &mut [Bucket]) -> &mut [Bucket] {
 }
 
 /// Ignores numerically insignificant differences between neighbouring counts (either
-/// direction), then lifts every decrease to the running maximum. Returns whether a real
-/// decrease had to be lifted.
-fn ensure_monotonic(buckets: &mut [Bucket]) -> bool {
-    let mut forced = false;
+/// direction), then lifts every decrease to the running maximum. Describes the real
+/// decreases that had to be lifted, if any.
+fn ensure_monotonic(buckets: &mut [Bucket]) -> Option<MonotonicityFix> {
+    let mut fix: Option<MonotonicityFix> = None;
     let mut prev = buckets[0].count;
     for b in &mut buckets[1..] {
         let curr = b.count;
@@ -213,12 +213,19 @@ fn ensure_monotonic(buckets: &mut [Bucket]) -> bool {
         }
         if curr < prev {
             b.count = prev;
-            forced = true;
+            let f = fix.get_or_insert(MonotonicityFix {
+                min_bucket: f64::INFINITY,
+                max_bucket: f64::NEG_INFINITY,
+                max_diff: 0.0,
+            });
+            f.min_bucket = f.min_bucket.min(b.upper_bound);
+            f.max_bucket = f.max_bucket.max(b.upper_bound);
+            f.max_diff = f.max_diff.max(prev - curr);
             continue;
         }
         prev = curr;
     }
-    forced
+    fix
 }
 
 #[cfg(test)]
@@ -286,10 +293,10 @@ mod tests {
 
     #[track_caller]
     fn check_b(q: f64, buckets: &[Bucket], want: f64, want_forced: bool) {
-        let got = bucket_quantile(q, &mut buckets.to_vec());
-        let same = got.value == want || (got.value.is_nan() && want.is_nan()) || (got.value - want).abs() < 1e-9;
-        assert!(same, "bucket_quantile({q}) = {}, want {want}", got.value);
-        assert_eq!(got.forced_monotonicity, want_forced, "forced");
+        let (value, fix) = bucket_quantile(q, &mut buckets.to_vec());
+        let same = value == want || (value.is_nan() && want.is_nan()) || (value - want).abs() < 1e-9;
+        assert!(same, "bucket_quantile({q}) = {value}, want {want}");
+        assert_eq!(fix.is_some(), want_forced, "forced");
     }
 
     #[track_caller]
@@ -367,5 +374,8 @@ mod tests {
         check_b(1.0, &noisy, 1.0, false);
         // A real decrease is forced, and reported.
         check_b(0.5, &[b(1.0, 4.0), b(2.0, 3.0), b(inf, 8.0)], 1.0, true);
+        // The fix is described: buckets 1 to 100 lifted, by at most 10 (20 → 10 at le=1).
+        let (_, fix) = bucket_quantile(0.5, &mut nonmono.to_vec());
+        assert_eq!(fix, Some(MonotonicityFix { min_bucket: 1.0, max_bucket: inf, max_diff: 10.0 }));
     }
 }

@@ -169,6 +169,75 @@ fn extrapolated_rate(w: &RangeWindow<'_>, is_counter: bool, is_rate: bool) -> Op
     Some(result * factor)
 }
 
+pub(super) fn anchored_start(points: &[FPoint], start: i64) -> Option<usize> {
+    let last = points.last()?;
+    if last.t <= start {
+        return None;
+    }
+    // Samples are ascending, so the index searches are bisections (over all but the last
+    // sample, as in Prometheus).
+    Some(points[..points.len() - 1].partition_point(|p| p.t <= start).saturating_sub(1))
+}
+
+pub(super) fn extended_rate(
+    points: &[FPoint],
+    start: i64,
+    end: i64,
+    is_counter: bool,
+    is_rate: bool,
+    smoothed: bool,
+) -> Option<f64> {
+    let n = points.len();
+    if n == 0 {
+        return None;
+    }
+    let mut first = points[..n - 1].partition_point(|p| p.t <= start).saturating_sub(1);
+    let mut last = if smoothed { points[..n - 1].partition_point(|p| p.t < end) } else { n - 1 };
+    if points[last].t <= start || (smoothed && points[first].t > end) {
+        return None;
+    }
+    // Linear interpolation at `t`; across a counter reset the counter restarts from 0.
+    let interpolate = |p1: FPoint, p2: FPoint, t: i64| {
+        let y1 = if is_counter && p2.f < p1.f { 0.0 } else { p1.f };
+        y1 + (p2.f - y1) * (t - p1.t) as f64 / (p2.t - p1.t) as f64
+    };
+    let left = if smoothed && points[first].t < start && first + 1 < n {
+        interpolate(points[first], points[first + 1], start)
+    } else {
+        points[first].f
+    };
+    let right = if smoothed && last > 0 && points[last].t > end {
+        interpolate(points[last - 1], points[last], end)
+    } else {
+        points[last].f
+    };
+    let mut result = right - left;
+    if is_counter {
+        // Resets at the edges are already in the interpolated boundary values.
+        if points[first].t <= start {
+            first += 1;
+        }
+        if points[last].t >= end {
+            last = last.wrapping_sub(1);
+        }
+        let mut prev = left;
+        let inner = if last == usize::MAX || first > last { &[][..] } else { &points[first..=last] };
+        for p in inner {
+            if p.f < prev {
+                result += prev;
+            }
+            prev = p.f;
+        }
+        if right < prev {
+            result += prev;
+        }
+    }
+    if is_rate {
+        result /= seconds(end - start);
+    }
+    Some(result)
+}
+
 /// `irate` and `idelta` from the last two samples; `irate` takes a drop for a reset (the
 /// increase is then the last value).
 fn instant_value(points: &[FPoint], is_rate: bool) -> Option<f64> {
@@ -255,6 +324,7 @@ fn variance(points: &[FPoint]) -> f64 {
 #[allow(clippy::excessive_precision)] // values as the conformance scripts write them
 mod tests {
     use super::*;
+    use crate::engine::functions::{anchored_start, extended_rate};
 
     const NAN: f64 = f64::NAN;
     const INF: f64 = f64::INFINITY;
@@ -640,6 +710,67 @@ mod tests {
         assert!(matches!(issues[..], [AnnotationKind::InvalidQuantile(q)] if q.is_nan()));
         // No samples: no value and no annotation.
         assert_eq!(run(Q, &two, 10 * M, M, &[2.0]), (None, vec![]));
+    }
+
+    /// Runs an anchored/smoothed `increase` at `eval_ms` over 1m: supplies the samples in
+    /// the window, the last one at or before its start, and (smoothed) the first after it.
+    fn extended(points: &[FPoint], eval_ms: i64, smoothed: bool) -> Option<f64> {
+        let (start, end) = (eval_ms - M, eval_ms);
+        let before = points.iter().rposition(|p| p.t <= start);
+        let after = points.iter().position(|p| p.t > end);
+        let from = before.unwrap_or(0);
+        let to = if smoothed { after.map_or(points.len(), |i| i + 1) } else { after.unwrap_or(points.len()) };
+        extended_rate(&points[from..to], start, end, true, false, smoothed)
+    }
+
+    #[test]
+    fn anchored_and_smoothed_increase() {
+        // extended_vectors.test: load 15s, metric 1+1x4 9+1x4, increase(metric[1m] …).
+        let mut v = ramp(1.0, 1.0, 4);
+        v.extend(ramp(9.0, 1.0, 4));
+        let full = series(15 * S, &vals(&v));
+        let anchored = [0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 7.0, 7.0, 7.0];
+        let smoothed = [1.0 / 3.0, 4.0 / 3.0, 7.0 / 3.0, 10.0 / 3.0, 5.0, 7.0, 7.0, 7.0, 6.0];
+        for (i, at) in (5..=125).step_by(15).enumerate() {
+            let got = extended(&full, at * S, false).unwrap();
+            assert!((got - anchored[i]).abs() < 1e-9, "anchored at {at}s: {got}");
+            let got = extended(&full, at * S, true).unwrap();
+            assert!((got - smoothed[i]).abs() < 1e-9, "smoothed at {at}s: {got}");
+        }
+        // Partial dataset: 1+1x2 _ _ 9+1x4.
+        let mut v: Vec<Option<f64>> = vals(&ramp(1.0, 1.0, 2));
+        v.extend([None, None]);
+        v.extend(vals(&ramp(9.0, 1.0, 4)));
+        let partial = series(15 * S, &v);
+        let anchored = [0.0, 1.0, 2.0, 2.0, 2.0, 7.0, 7.0, 8.0, 9.0];
+        let smoothed =
+            [1.0 / 3.0, 4.0 / 3.0, 8.0 / 3.0, 14.0 / 3.0, 19.0 / 3.0, 7.0, 20.0 / 3.0, 17.0 / 3.0, 14.0 / 3.0];
+        for (i, at) in (5..=125).step_by(15).enumerate() {
+            let got = extended(&partial, at * S, false).unwrap();
+            assert!((got - anchored[i]).abs() < 1e-9, "partial anchored at {at}s: {got}");
+            let got = extended(&partial, at * S, true).unwrap();
+            assert!((got - smoothed[i]).abs() < 1e-9, "partial smoothed at {at}s: {got}");
+        }
+        // Left-open: 1 2 _ 4 5 at 1m steps, at 2m.
+        let gap = series(M, &[Some(1.0), Some(2.0), None, Some(4.0), Some(5.0)]);
+        assert_eq!(extended(&gap, 2 * M, true), Some(1.0));
+        assert_eq!(extended(&gap, 2 * M, false), None);
+        // Counter resets at 1m30s: 1+1x4 1+1x4, 3 2+2x9, 5+3x2 3+3x6.
+        for (values, want) in [
+            ([1.0, 2.0, 3.0, 4.0, 5.0, 1.0].to_vec(), 1.0),
+            ([3.0, 2.0, 4.0, 6.0].to_vec(), 2.0),
+            ([5.0, 8.0, 11.0, 3.0].to_vec(), 3.0),
+        ] {
+            let s = series(M, &vals(&values));
+            assert_eq!(extended(&s, 90 * S, true), Some(want), "{values:?} smoothed");
+            assert_eq!(extended(&s, 90 * S, false), Some(want), "{values:?} anchored");
+        }
+        assert_eq!(anchored_start(&full, 20 * S), Some(1));
+        assert_eq!(anchored_start(&full, -5 * S), Some(0));
+        assert_eq!(anchored_start(&full, 135 * S), None);
+        assert_eq!(extended_rate(&[], 0, M, true, true, false), None);
+        let rate = extended_rate(&full[..3], -30 * S, 30 * S, true, true, false).unwrap();
+        assert_eq!(rate, 2.0 / 60.0);
     }
 
     #[test]
