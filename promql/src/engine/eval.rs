@@ -171,6 +171,10 @@ pub(crate) struct RangeData {
     pub range: i64,
     pub offset: i64,
     pub at: Option<i64>,
+    /// The selector's experimental `anchored` / `smoothed` modifiers: the series also
+    /// hold the samples up to one lookback before each window (and after it, smoothed).
+    pub anchored: bool,
+    pub smoothed: bool,
 }
 
 impl RangeData {
@@ -361,13 +365,16 @@ impl Probe<'_> {
             Expr::VectorSelector(vs) => {
                 let (lo, hi) = self.selector_refs(vs, start, end)?;
                 b.0 = b.0.min(lo - self.lookback);
-                b.1 = b.1.max(hi);
+                b.1 = b.1.max(hi + if vs.smoothed { self.lookback } else { 0 });
             }
             Expr::MatrixSelector(ms) => {
                 let (lo, hi) = self.selector_refs(&ms.selector, start, end)?;
                 let range = duration_ms(&ms.range, self.query_start, self.query_end, self.query_step)?;
-                b.0 = b.0.min(lo - range);
-                b.1 = b.1.max(hi);
+                let vs = &ms.selector;
+                let before = if vs.anchored || vs.smoothed { self.lookback } else { 0 };
+                let after = if vs.smoothed { self.lookback } else { 0 };
+                b.0 = b.0.min(lo - range - before);
+                b.1 = b.1.max(hi + after);
             }
             Expr::Subquery(sq) => {
                 let inner = subquery_range(self, sq, start, end)?;
@@ -675,7 +682,10 @@ impl<'q> Evaluator<'q> {
             None => (r.start - offset, r.end - offset),
         };
         let lookback = self.lookback;
-        let raw = self.select(vs, lo - lookback + 1, hi, None, None)?;
+        // `smoothed` interpolates between the samples around each step: read one lookback
+        // past the last step too.
+        let after = if vs.smoothed { lookback } else { 0 };
+        let raw = self.select(vs, lo - lookback + 1, hi + after, None, None)?;
         let steps = r.steps();
         let mut out = Vec::with_capacity(raw.len());
         for (labels, buf) in raw {
@@ -690,7 +700,12 @@ impl<'q> Evaluator<'q> {
                 if j > 0 {
                     let p = buf[j - 1];
                     if p.t > refk - lookback && !is_stale_nan(p.f) {
-                        let f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
+                        let mut f = if timestamps { p.t as f64 / 1000.0 } else { p.f };
+                        if vs.smoothed && !timestamps && p.t < refk {
+                            if let Some(n) = buf.get(j).filter(|n| n.t <= refk + lookback && !is_stale_nan(n.f)) {
+                                f = p.f + (n.f - p.f) * (refk - p.t) as f64 / (n.t - p.t) as f64;
+                            }
+                        }
                         pts.push(FPoint { t: ts, f });
                     }
                 }
@@ -716,7 +731,9 @@ impl<'q> Evaluator<'q> {
                     Some(a) => (a - offset, a - offset),
                     None => (r.start - offset, r.end - offset),
                 };
-                let raw = self.select(vs, lo - range + 1, hi, Some(range), None)?;
+                let before = if vs.anchored || vs.smoothed { self.lookback } else { 0 };
+                let after = if vs.smoothed { self.lookback } else { 0 };
+                let raw = self.select(vs, lo - range - before + 1, hi + after, Some(range), None)?;
                 let mut series = Vec::with_capacity(raw.len());
                 for (labels, mut pts) in raw {
                     pts.retain(|p| !is_stale_nan(p.f));
@@ -725,7 +742,7 @@ impl<'q> Evaluator<'q> {
                         series.push(SeriesBuf { labels, points: pts, drop_name: false });
                     }
                 }
-                Ok(RangeData { series, range, offset, at })
+                Ok(RangeData { series, range, offset, at, anchored: vs.anchored, smoothed: vs.smoothed })
             }
             Expr::Subquery(sq) => {
                 let inner = subquery_range(self, sq, r.start, r.end)?;
@@ -741,7 +758,7 @@ impl<'q> Evaluator<'q> {
                     }
                     _ => Vec::new(),
                 };
-                Ok(RangeData { series, range, offset, at })
+                Ok(RangeData { series, range, offset, at, anchored: false, smoothed: false })
             }
             _ => err(EngineErrorKind::Unsupported("range argument")),
         }

@@ -10,8 +10,8 @@ use crate::engine::functions::labels::{
     LabelFnError, LabelFnErrorKind, LabelJoin, LabelReplace, absent_labels, natural_cmp,
 };
 use crate::engine::functions::{
-    Bucket, ElementwiseFunction, FPoint, RangeFunction, RangeWindow, bucket_fraction, bucket_quantile,
-    eval_elementwise, eval_range_at, validate_smoothing_params,
+    Bucket, ElementwiseFunction, FPoint, RangeFunction, RangeWindow, anchored_start, bucket_fraction, bucket_quantile,
+    eval_elementwise, eval_range_at, extended_rate, sort_order, validate_smoothing_params,
 };
 use crate::engine::{EngineError, EngineErrorKind};
 use crate::parser::{Call, Expr, ValueType};
@@ -171,12 +171,38 @@ impl Evaluator<'_> {
                 while lo < hi && pts[lo].t <= start {
                     lo += 1;
                 }
-                // Windows may move backwards only with `@` (constant) — never here.
-                if lo == hi {
+                let extended = data.anchored || data.smoothed;
+                if lo == hi && !extended {
                     continue;
                 }
                 for (sp, p) in step_params.iter_mut().zip(&params) {
                     *sp = p[k];
+                }
+                if extended {
+                    // The sample at or before the window start (within the lookback), and
+                    // for `smoothed` the first one after its end.
+                    let a = if lo > 0 && pts[lo - 1].t > start - self.lookback { lo - 1 } else { lo };
+                    let b =
+                        if data.smoothed && hi < pts.len() && pts[hi].t <= end + self.lookback { hi + 1 } else { hi };
+                    let ext = &pts[a..b];
+                    let v = match f {
+                        RangeFunction::Rate | RangeFunction::Increase | RangeFunction::Delta => extended_rate(
+                            ext,
+                            start,
+                            end,
+                            f != RangeFunction::Delta,
+                            f == RangeFunction::Rate,
+                            data.smoothed,
+                        ),
+                        _ => anchored_start(ext, start).and_then(|i| {
+                            let w = RangeWindow { points: &ext[i..], start, end };
+                            eval_range_at(f, &w, ts, &step_params, &mut issues)
+                        }),
+                    };
+                    if let Some(v) = v {
+                        res.push(FPoint { t: ts, f: v });
+                    }
+                    continue;
                 }
                 if f == RangeFunction::DoubleExponentialSmoothing {
                     validate_smoothing_params(step_params[0], step_params[1])
@@ -264,16 +290,7 @@ impl Evaluator<'_> {
         match c.func.name {
             "sort" | "sort_desc" => {
                 let desc = c.func.name == "sort_desc";
-                series.sort_by(|a, b| {
-                    let (x, y) = (val(a), val(b));
-                    match (x.is_nan(), y.is_nan()) {
-                        (true, true) => std::cmp::Ordering::Equal,
-                        (true, false) => std::cmp::Ordering::Greater,
-                        (false, true) => std::cmp::Ordering::Less,
-                        _ if desc => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
-                        _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-                    }
-                });
+                series.sort_by(|a, b| sort_order(val(a), val(b), desc));
             }
             _ => {
                 let desc = c.func.name == "sort_by_label_desc";
