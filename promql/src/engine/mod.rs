@@ -17,7 +17,25 @@
 //!
 //! Semantics follow Prometheus 3 with delayed `__name__` removal: functions and operators
 //! that drop the metric name mark the series, and the name is removed when the query ends
-//! (so `label_replace` can still read it, and `sum by (__name__)` groups by it).
+//! (so `label_replace` can still read it, and `sum by (__name__)` groups by it). With
+//! [`EngineOptions::experimental_functions`] the experimental parts evaluate too: `limitk`,
+//! `limit_ratio`, `sort_by_label`, `histogram_quantiles`, `info`, `anchored`/`smoothed`
+//! selectors, `fill` modifiers, duration expressions. Native histograms are not evaluated
+//! yet: storage holds floats only.
+//!
+//! ```
+//! use ember_promql::engine::{CancelToken, Engine, EngineErrorKind, QueryKind};
+//! use ember_tsdb::head::Head;
+//!
+//! let head = Head::default();
+//! let engine = Engine::default();
+//! // A query is cancelled from another thread through a token.
+//! let token = CancelToken::new();
+//! let remote = token.clone();
+//! std::thread::spawn(move || remote.cancel()).join().unwrap();
+//! let err = engine.query(&head, "vector(1)", QueryKind::Instant(0), Some(&token)).unwrap_err();
+//! assert_eq!(err.kind(), &EngineErrorKind::Cancelled);
+//! ```
 
 pub mod annotations;
 mod eval;
