@@ -103,6 +103,10 @@ pub struct App {
     pub db: Db,
     /// What queries read.
     pub storage: Arc<dyn Queryable>,
+    /// The PromQL engine.
+    pub engine: ember_promql::engine::Engine,
+    /// Bounds how many queries evaluate at once (`--query.max-concurrency`).
+    pub query_slots: Arc<tokio::sync::Semaphore>,
     /// What scrapes and rules write.
     pub appendable: Arc<dyn Appendable>,
     /// Discovery and scraping for the current configuration.
@@ -196,6 +200,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
         .route("/federate", get(federate))
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
         .route("/api/v1/series", get(series).post(series))
         .route("/api/v1/labels", get(labels).post(labels))
         .route("/api/v1/label/{name}/values", get(label_values))
@@ -262,6 +268,43 @@ async fn federate(State(app): Shared, RawQuery(q): RawQuery) -> Response {
 fn params(method: &Method, raw: Option<String>, body: &str) -> Params {
     let body = (method == Method::POST).then_some(body);
     Params::new(raw.as_deref(), body)
+}
+
+async fn query(State(app): Shared, method: Method, RawQuery(q): RawQuery, body: String) -> ApiResult {
+    let p = params(&method, q, &body);
+    let req = crate::web::query::instant_request(&p, jiff::Timestamp::now().as_millisecond())?;
+    run_query(app, req).await
+}
+
+async fn query_range(State(app): Shared, method: Method, RawQuery(q): RawQuery, body: String) -> ApiResult {
+    let p = params(&method, q, &body);
+    let req = crate::web::query::range_request(&p)?;
+    run_query(app, req).await
+}
+
+/// Evaluates off the async threads, within the concurrency limit; a client that goes
+/// away cancels its query.
+async fn run_query(app: Arc<App>, req: crate::web::query::QueryRequest) -> ApiResult {
+    let _slot = app
+        .query_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::new(ErrorType::Unavailable, "server is shutting down"))?;
+    let cancel = ember_promql::engine::CancelToken::new();
+    let guard = CancelOnDrop(cancel.clone());
+    let res = blocking(move || crate::web::query::run(&app.engine, &app.storage, &req, &cancel)).await;
+    std::mem::forget(guard);
+    res
+}
+
+/// Cancels a query when the request future is dropped (the client disconnected).
+struct CancelOnDrop(ember_promql::engine::CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 async fn series(State(app): Shared, method: Method, RawQuery(q): RawQuery, body: String) -> ApiResult {
@@ -489,11 +532,20 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
     registry
         .register_collector(ember_client::ProcessCollector::new())
         .map_err(|e| format!("registering process metrics: {e}"))?;
+    let engine = ember_promql::engine::Engine::new(ember_promql::engine::EngineOptions {
+        lookback_delta: opts.lookback_delta,
+        max_samples: opts.max_samples,
+        timeout: Some(opts.query_timeout),
+        ..Default::default()
+    });
+    let query_slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrency.max(1)));
     let now = SystemTime::now();
     Ok(Arc::new(App {
         opts,
         config: RwLock::new(Arc::new(config)),
         storage: Arc::new(db.clone()),
+        engine,
+        query_slots,
         appendable: Arc::new(db.clone()),
         db,
         scraping: parking_lot::Mutex::new(None),

@@ -166,6 +166,14 @@ fn scrapes_itself_and_keeps_data_across_restart() {
             eventually(20, || get(&s.addr, "/api/v1/series?match[]=up").1.contains(&want(&s.addr))),
             "own target scraped within 20 s"
         );
+        // The acceptance check: `up` answers 1 for the server's own target.
+        let q = get(&s.addr, "/api/v1/query?query=up").1;
+        assert!(q.contains(&format!(r#""metric":{}"#, want(&s.addr))) && q.contains(r#","1"]"#), "{q}");
+        let (code, body) = get(&s.addr, "/api/v1/query_range?query=up&start=0&end=1&step=0");
+        assert_eq!(code, 400, "{body}");
+        let (code, body) = get(&s.addr, "/api/v1/query?query=sum(");
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains(r#""errorType":"bad_data""#), "{body}");
         let (code, body) = get(&s.addr, "/api/v1/targets?state=active");
         assert_eq!(code, 200);
         assert!(body.contains(r#""health":"up""#), "{body}");

@@ -4,3 +4,4 @@ pub mod api;
 pub mod federate;
 pub mod json;
 pub mod params;
+pub mod query;

@@ -1,0 +1,217 @@
+//! `/api/v1/query` and `/api/v1/query_range`: parameters, engine errors mapped to
+//! Prometheus's `errorType`s, and the result JSON.
+
+use std::sync::Arc;
+
+use ember_promql::engine::{CancelToken, Engine, EngineErrorKind, QueryKind, QueryResult, Value};
+use ember_tsdb::storage::Queryable;
+
+use super::api::{ApiError, ApiResult, ApiSuccess, ErrorType, push_labels};
+use super::json::{push_float, push_str, push_timestamp};
+use super::params::{Params, parse_duration, parse_time};
+
+/// The most points a range query may return per series (Prometheus's limit).
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// A parsed query request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRequest {
+    /// The expression.
+    pub query: String,
+    /// Instant or range.
+    pub kind: QueryKind,
+}
+
+/// Reads an instant query's parameters; `now_ms` is the default time.
+pub fn instant_request(p: &Params, now_ms: i64) -> Result<QueryRequest, ApiError> {
+    let query =
+        p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))?;
+    let t = p.time_or("time", now_ms)?;
+    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Instant(t) })
+}
+
+/// Reads a range query's parameters, with Prometheus's checks and messages.
+pub fn range_request(p: &Params) -> Result<QueryRequest, ApiError> {
+    let query =
+        p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))?;
+    let start = parse_time("start", p.get("start").unwrap_or(""))?;
+    let end = parse_time("end", p.get("end").unwrap_or(""))?;
+    if end < start {
+        return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+    }
+    let step = parse_duration("step", p.get("step").unwrap_or(""))?;
+    if step <= 0 {
+        return Err(ApiError::bad_data(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Range { start, end, step } })
+}
+
+/// Maps an engine error to the API's error type, as Prometheus does.
+pub fn engine_error(e: &ember_promql::engine::EngineError) -> ApiError {
+    let kind = match e.kind() {
+        EngineErrorKind::Parse(_) | EngineErrorKind::InvalidRangeQueryType(_) | EngineErrorKind::InvalidRange => {
+            ErrorType::BadData
+        }
+        EngineErrorKind::Timeout => ErrorType::Timeout,
+        EngineErrorKind::Cancelled => ErrorType::Canceled,
+        EngineErrorKind::Storage(_) => ErrorType::Internal,
+        _ => ErrorType::Execution,
+    };
+    let msg = match e.kind() {
+        EngineErrorKind::Parse(_) => format!("invalid parameter \"query\": {e}"),
+        _ => e.to_string(),
+    };
+    ApiError::new(kind, msg)
+}
+
+/// Runs the request and renders the response.
+pub fn run(engine: &Engine, storage: &Arc<dyn Queryable>, req: &QueryRequest, cancel: &CancelToken) -> ApiResult {
+    let res = engine.query(storage.as_ref(), &req.query, req.kind, Some(cancel)).map_err(|e| engine_error(&e))?;
+    Ok(render(&req.query, &res))
+}
+
+/// The `data` of a query response, with annotations as warnings and infos.
+pub fn render(query: &str, res: &QueryResult) -> ApiSuccess {
+    let mut d = String::with_capacity(256);
+    match &res.value {
+        Value::Scalar { t, v } => {
+            d.push_str("{\"resultType\":\"scalar\",\"result\":[");
+            push_timestamp(&mut d, *t);
+            d.push_str(",\"");
+            push_float(&mut d, *v);
+            d.push_str("\"]");
+        }
+        Value::String { t, v } => {
+            d.push_str("{\"resultType\":\"string\",\"result\":[");
+            push_timestamp(&mut d, *t);
+            d.push(',');
+            push_str(&mut d, v);
+            d.push(']');
+        }
+        Value::Vector(samples) => {
+            d.push_str("{\"resultType\":\"vector\",\"result\":[");
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    d.push(',');
+                }
+                d.push_str("{\"metric\":");
+                push_labels(&mut d, &s.metric);
+                d.push_str(",\"value\":[");
+                push_timestamp(&mut d, s.t);
+                d.push_str(",\"");
+                push_float(&mut d, s.f);
+                d.push_str("\"]}");
+            }
+            d.push(']');
+        }
+        Value::Matrix(series) => {
+            d.push_str("{\"resultType\":\"matrix\",\"result\":[");
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    d.push(',');
+                }
+                d.push_str("{\"metric\":");
+                push_labels(&mut d, &s.metric);
+                d.push_str(",\"values\":[");
+                for (j, p) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        d.push(',');
+                    }
+                    d.push('[');
+                    push_timestamp(&mut d, p.t);
+                    d.push_str(",\"");
+                    push_float(&mut d, p.f);
+                    d.push_str("\"]");
+                }
+                d.push_str("]}");
+            }
+            d.push(']');
+        }
+    }
+    d.push('}');
+    let mut out = ApiSuccess::new(d);
+    for a in res.annotations.warnings() {
+        out.warnings.push(a.message(query));
+    }
+    for a in res.annotations.infos() {
+        out.infos.push(a.message(query));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ember_exposition::labels;
+    use ember_tsdb::head::Head;
+    use ember_tsdb::storage::{AppendOptions, Value as SValue};
+
+    fn storage() -> Arc<dyn Queryable> {
+        let head = Arc::new(Head::builder().build());
+        let mut app = head.appender();
+        let up = labels! {"__name__" => "up", "job" => "a"};
+        for t in 0..10 {
+            app.append(None, &up, t * 15_000, SValue::Float(1.0), AppendOptions::NONE).unwrap();
+        }
+        Box::new(app).commit().unwrap();
+        head
+    }
+
+    fn body(r: ApiResult) -> String {
+        let s = r.unwrap();
+        format!("{}|{:?}|{:?}", s.data, s.warnings, s.infos)
+    }
+
+    #[test]
+    fn instant_and_range_results_match_prometheus_json() {
+        let (e, st, c) = (Engine::default(), storage(), CancelToken::new());
+        let p = Params::new(Some("query=up&time=60"), None);
+        let req = instant_request(&p, 0).unwrap();
+        assert_eq!(
+            body(run(&e, &st, &req, &c)),
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[60,"1"]}]}|[]|[]"#
+        );
+        let p = Params::new(Some("query=sum(up)&start=0&end=30&step=15"), None);
+        let req = range_request(&p).unwrap();
+        assert_eq!(
+            body(run(&e, &st, &req, &c)),
+            r#"{"resultType":"matrix","result":[{"metric":{},"values":[[0,"1"],[15,"1"],[30,"1"]]}]}|[]|[]"#
+        );
+        let req = instant_request(&Params::new(Some("query=1%2B1&time=1.5"), None), 0).unwrap();
+        assert_eq!(body(run(&e, &st, &req, &c)), r#"{"resultType":"scalar","result":[1.5,"2"]}|[]|[]"#);
+        let req = instant_request(&Params::new(Some("query=rate(up[1m])&time=60"), None), 0).unwrap();
+        let b = body(run(&e, &st, &req, &c));
+        assert!(b.contains("metric might not be a counter"), "{b}");
+    }
+
+    #[test]
+    fn bad_requests() {
+        let (e, st, c) = (Engine::default(), storage(), CancelToken::new());
+        let err = instant_request(&Params::new(Some("time=1"), None), 0).unwrap_err();
+        assert_eq!(err.kind, ErrorType::BadData);
+        let req = instant_request(&Params::new(Some("query=sum("), None), 0).unwrap();
+        let err = run(&e, &st, &req, &c).unwrap_err();
+        assert_eq!(err.kind, ErrorType::BadData);
+        assert!(
+            err.message.starts_with("invalid parameter \"query\": 1:4: parse error: unclosed left parenthesis"),
+            "{}",
+            err.message
+        );
+        let err = range_request(&Params::new(Some("query=up&start=10&end=0&step=1"), None)).unwrap_err();
+        assert!(err.message.contains("end timestamp must not be before start time"));
+        let err = range_request(&Params::new(Some("query=up&start=0&end=100000&step=1"), None)).unwrap_err();
+        assert!(err.message.contains("11,000 points"));
+        let err = range_request(&Params::new(Some("query=up&start=0&end=10&step=0"), None)).unwrap_err();
+        assert!(err.message.contains("zero or negative"));
+        c.cancel();
+        let req = instant_request(&Params::new(Some("query=up"), None), 60_000).unwrap();
+        assert_eq!(run(&e, &st, &req, &c).unwrap_err().kind, ErrorType::Canceled);
+    }
+}
