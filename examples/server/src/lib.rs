@@ -29,4 +29,5 @@
 pub mod cli;
 pub mod config;
 pub mod server;
+pub mod telemetry;
 pub mod web;

@@ -105,6 +105,8 @@ pub struct App {
     pub storage: Arc<dyn Queryable>,
     /// The PromQL engine.
     pub engine: ember_promql::engine::Engine,
+    /// Query durations (`prometheus_engine_query_duration_seconds`).
+    pub query_duration: ember_client::Histogram,
     /// Bounds how many queries evaluate at once (`--query.max-concurrency`).
     pub query_slots: Arc<tokio::sync::Semaphore>,
     /// What scrapes and rules write.
@@ -293,7 +295,10 @@ async fn run_query(app: Arc<App>, req: crate::web::query::QueryRequest) -> ApiRe
         .map_err(|_| ApiError::new(ErrorType::Unavailable, "server is shutting down"))?;
     let cancel = ember_promql::engine::CancelToken::new();
     let guard = CancelOnDrop(cancel.clone());
+    let started = std::time::Instant::now();
+    let timer = app.clone();
     let res = blocking(move || crate::web::query::run(&app.engine, &app.storage, &req, &cancel)).await;
+    timer.query_duration.observe(started.elapsed().as_secs_f64());
     std::mem::forget(guard);
     res
 }
@@ -532,6 +537,19 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
     registry
         .register_collector(ember_client::ProcessCollector::new())
         .map_err(|e| format!("registering process metrics: {e}"))?;
+    let slot = Arc::new(std::sync::OnceLock::new());
+    registry
+        .register_collector(crate::telemetry::ServerCollector::new(slot.clone()))
+        .map_err(|e| format!("registering server metrics: {e}"))?;
+    let query_duration =
+        ember_client::Histogram::new(&ember_client::exponential_buckets(0.001, 4.0, 8).map_err(|e| e.to_string())?);
+    registry
+        .register(
+            "prometheus_engine_query_duration_seconds",
+            "Query evaluation time, by query.",
+            query_duration.clone(),
+        )
+        .map_err(|e| format!("registering query metrics: {e}"))?;
     let engine = ember_promql::engine::Engine::new(ember_promql::engine::EngineOptions {
         lookback_delta: opts.lookback_delta,
         max_samples: opts.max_samples,
@@ -540,11 +558,12 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
     });
     let query_slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrency.max(1)));
     let now = SystemTime::now();
-    Ok(Arc::new(App {
+    let app = Arc::new(App {
         opts,
         config: RwLock::new(Arc::new(config)),
         storage: Arc::new(db.clone()),
         engine,
+        query_duration,
         query_slots,
         appendable: Arc::new(db.clone()),
         db,
@@ -554,7 +573,9 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
         ready: AtomicBool::new(false),
         last_reload_ok: AtomicBool::new(true),
         last_reload_time: RwLock::new(now),
-    }))
+    });
+    let _ = slot.set(Arc::downgrade(&app));
+    Ok(app)
 }
 
 /// Runs the server until SIGINT or SIGTERM; SIGHUP reloads the configuration.
