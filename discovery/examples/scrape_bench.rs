@@ -195,7 +195,8 @@ fn main() {
         println!("--- measurement window {el:.1}s (after {warmup}s warm-up) ---");
         println!("sustained: {:.0} samples/s appended (offered {})", appended as f64 / el, targets * series / interval);
         println!(
-            "scrapes: {scrapes} (≈{expected:.0} scheduled), failed {}, missed {}, late {}, mean scrape {:.1} ms",
+            "scrapes: {scrapes} (≈{expected:.0} scheduled), series added {}, failed {}, missed {}, late {}, mean scrape {:.1} ms",
+            s1.series_added - s0.series_added,
             s1.failures - s0.failures,
             s1.missed - s0.missed,
             s1.late - s0.late,

@@ -11,7 +11,9 @@ use ember_exposition::{
     text,
 };
 use ember_tsdb::storage::{AppendErrorKind, AppendOptions, Appender, SeriesRef, Value};
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::{Limits, ScrapeError, ScrapeErrorKind};
 
@@ -123,7 +125,9 @@ struct Entry_ {
 /// series the last successful scrape wrote, so those that disappear get staleness markers.
 #[derive(Debug, Default)]
 pub struct ScrapeCache {
-    index: HashMap<Box<str>, u32>,
+    /// Slots of `entries`, hashed by their key (stored once, in the entry).
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     entries: Vec<Option<Entry_>>,
     free: Vec<u32>,
     iter: u64,
@@ -237,12 +241,18 @@ impl ScrapeCache {
 
     fn forget_created(&mut self) {
         for slot in std::mem::take(&mut self.created) {
-            if let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) {
-                self.index.remove(&e.key);
-                self.free.push(slot);
-            }
+            self.remove(slot);
         }
         self.cur.clear();
+    }
+
+    fn remove(&mut self, slot: u32) {
+        let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) else { return };
+        let h = self.hasher.hash_one(&*e.key);
+        if let Ok(found) = self.index.find_entry(h, |&s| s == slot) {
+            found.remove();
+        }
+        self.free.push(slot);
     }
 
     fn evict(&mut self) {
@@ -250,12 +260,11 @@ impl ScrapeCache {
             return;
         }
         let iter = self.iter;
-        for (slot, e) in self.entries.iter_mut().enumerate() {
-            if e.as_ref().is_some_and(|e| e.seen + CACHE_KEEP_ITERATIONS <= iter) {
-                let e = e.take().expect("checked");
-                self.index.remove(&e.key);
-                self.free.push(slot as u32);
-            }
+        let old: Vec<u32> = (0..self.entries.len() as u32)
+            .filter(|&s| self.entries[s as usize].as_ref().is_some_and(|e| e.seen + CACHE_KEEP_ITERATIONS <= iter))
+            .collect();
+        for slot in old {
+            self.remove(slot);
         }
     }
 
@@ -369,7 +378,11 @@ impl ScrapeCache {
             _ => t,
         };
         let tracked = s.timestamp.is_none() || !rules.honor_timestamps || rules.track_timestamps_staleness;
-        let slot = match self.index.get(self.key.as_str()) {
+        let h = self.hasher.hash_one(self.key.as_str());
+        let entries = &self.entries;
+        let key = self.key.as_str();
+        let found = self.index.find(h, |&s| entries[s as usize].as_ref().is_some_and(|e| &*e.key == key));
+        let slot = match found {
             Some(&slot) => {
                 st.cache_hits += 1;
                 slot
@@ -393,7 +406,9 @@ impl ScrapeCache {
                         (self.entries.len() - 1) as u32
                     }
                 };
-                self.index.insert(self.key.as_str().into(), slot);
+                let (entries, hasher) = (&self.entries, &self.hasher);
+                self.index
+                    .insert_unique(h, slot, |&s| entries[s as usize].as_ref().map_or(0, |e| hasher.hash_one(&*e.key)));
                 self.created.push(slot);
                 slot
             }
@@ -515,6 +530,24 @@ mod tests {
         let d = dump(&head);
         assert_eq!(d["a{instance=\"i:1\", job=\"j\"}"], pts(&[(1000, "1"), (2000, "3"), (3000, "4")]));
         assert_eq!(d["b{instance=\"i:1\", job=\"j\", x=\"1\"}"], pts(&[(1000, "2"), (2000, "stale")]));
+    }
+
+    #[test]
+    fn unseen_entries_are_evicted() {
+        let head = Head::default();
+        let mut cache = ScrapeCache::new();
+        let rules = SeriesRules::new(labels! {"job" => "j"});
+        scrape(&head, &mut cache, &rules, "a 1\nb 1\n", 1000).unwrap();
+        assert_eq!(cache.len(), 2);
+        // Eviction runs every `CACHE_KEEP_ITERATIONS` scrapes.
+        for t in 2..=2 * CACHE_KEEP_ITERATIONS as i64 {
+            scrape(&head, &mut cache, &rules, "a 1\n", t * 1000).unwrap();
+        }
+        assert_eq!(cache.len(), 1);
+        // A forgotten line is a new series to the cache again, stored in the same series.
+        let st = scrape(&head, &mut cache, &rules, "a 1\nb 2\n", 30_000).unwrap();
+        assert_eq!((st.series_added, st.cache_hits), (1, 1));
+        assert_eq!(head.num_series(), 2);
     }
 
     #[test]
