@@ -3,7 +3,9 @@
 //! What Prometheus does between `prometheus.yml` and a scrape: the typed scrape
 //! configuration ([`config`]), service discovery providers that emit [`TargetGroup`]s
 //! ([`discovery`]: static, file, DNS, HTTP, Kubernetes), target building with relabeling
-//! ([`target`]), and the `/api/v1/targets` view ([`api`]).
+//! ([`target`]), the scrape loop that writes into any
+//! [`Appendable`](ember_tsdb::storage::Appendable) ([`scrape`]), and the
+//! `/api/v1/targets` view ([`api`]).
 //!
 //! ```
 //! use ember_discovery::config::Config;
@@ -57,6 +59,14 @@
 //! just by staying silent. The price is re-sending unchanged groups (Kubernetes with many
 //! objects sends them all on each change, coalesced by the debounce); target building is
 //! cheap next to a scrape, and the simplicity removes a whole class of merge bugs.
+//!
+//! The scrape manager follows the same rule: on each published snapshot it rebuilds every
+//! job's targets and diffs them against its running loops by the hash of their labels and
+//! URL, so a target whose labels change is simply a new target (the old one's series go
+//! stale). Each loop owns a cache from the raw text of a series line to the labels it
+//! became and the storage's reference; that keeps label parsing, relabeling and index
+//! lookups off the steady-state path, at the cost of memory proportional to the series of
+//! the target.
 //!
 //! Async (tokio) appears only in the providers and the manager, where there is network or
 //! timer I/O; configuration and target building are synchronous and pure. HTTP goes

@@ -11,7 +11,9 @@ use ember_exposition::{
     text,
 };
 use ember_tsdb::storage::{AppendErrorKind, AppendOptions, Appender, SeriesRef, Value};
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::{Limits, ScrapeError, ScrapeErrorKind};
 
@@ -110,7 +112,8 @@ impl SeriesRules {
 /// One cached series line.
 #[derive(Debug)]
 struct Entry_ {
-    key: Box<str>,
+    /// The key's place in [`ScrapeCache::keys`].
+    key: (u32, u32),
     /// The stored labels and the storage's reference; `None` when relabeling dropped it.
     series: Option<(Labels, SeriesRef)>,
     /// The scrape iteration that last saw it.
@@ -123,7 +126,9 @@ struct Entry_ {
 /// series the last successful scrape wrote, so those that disappear get staleness markers.
 #[derive(Debug, Default)]
 pub struct ScrapeCache {
-    index: HashMap<Box<str>, u32>,
+    /// Slots of `entries`, hashed by their key (stored once, in the entry).
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     entries: Vec<Option<Entry_>>,
     free: Vec<u32>,
     iter: u64,
@@ -134,6 +139,15 @@ pub struct ScrapeCache {
     /// Slots created by the scrape in progress (forgotten again if it fails).
     created: Vec<u32>,
     key: String,
+    /// Every entry's key, back to back in creation order: a scrape whose lines come in the
+    /// same order as last time reads it front to back, which the CPU prefetches.
+    keys: String,
+    /// Bytes of `keys` no entry uses any more.
+    garbage: usize,
+}
+
+fn key_of<'k>(keys: &'k str, e: &Entry_) -> &'k str {
+    &keys[e.key.0 as usize..(e.key.0 + e.key.1) as usize]
 }
 
 /// Entries unseen for this many scrapes are forgotten.
@@ -237,12 +251,35 @@ impl ScrapeCache {
 
     fn forget_created(&mut self) {
         for slot in std::mem::take(&mut self.created) {
-            if let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) {
-                self.index.remove(&e.key);
-                self.free.push(slot);
-            }
+            self.remove(slot);
         }
         self.cur.clear();
+        self.compact_keys();
+    }
+
+    fn remove(&mut self, slot: u32) {
+        let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) else { return };
+        let h = self.hasher.hash_one(key_of(&self.keys, &e));
+        if let Ok(found) = self.index.find_entry(h, |&s| s == slot) {
+            found.remove();
+        }
+        self.garbage += e.key.1 as usize;
+        self.free.push(slot);
+    }
+
+    /// Rewrites `keys` without the garbage once it is most of it.
+    fn compact_keys(&mut self) {
+        if self.garbage < 4096 || self.garbage * 2 < self.keys.len() {
+            return;
+        }
+        let mut keys = String::with_capacity(self.keys.len() - self.garbage);
+        for e in self.entries.iter_mut().flatten() {
+            let start = keys.len() as u32;
+            keys.push_str(key_of(&self.keys, e));
+            e.key.0 = start;
+        }
+        self.keys = keys;
+        self.garbage = 0;
     }
 
     fn evict(&mut self) {
@@ -250,13 +287,13 @@ impl ScrapeCache {
             return;
         }
         let iter = self.iter;
-        for (slot, e) in self.entries.iter_mut().enumerate() {
-            if e.as_ref().is_some_and(|e| e.seen + CACHE_KEEP_ITERATIONS <= iter) {
-                let e = e.take().expect("checked");
-                self.index.remove(&e.key);
-                self.free.push(slot as u32);
-            }
+        let old: Vec<u32> = (0..self.entries.len() as u32)
+            .filter(|&s| self.entries[s as usize].as_ref().is_some_and(|e| e.seen + CACHE_KEEP_ITERATIONS <= iter))
+            .collect();
+        for slot in old {
+            self.remove(slot);
         }
+        self.compact_keys();
     }
 
     fn append_entries<'a, P>(
@@ -369,7 +406,11 @@ impl ScrapeCache {
             _ => t,
         };
         let tracked = s.timestamp.is_none() || !rules.honor_timestamps || rules.track_timestamps_staleness;
-        let slot = match self.index.get(self.key.as_str()) {
+        let h = self.hasher.hash_one(self.key.as_str());
+        let (entries, keys) = (&self.entries, self.keys.as_str());
+        let key = self.key.as_str();
+        let found = self.index.find(h, |&s| entries[s as usize].as_ref().is_some_and(|e| key_of(keys, e) == key));
+        let slot = match found {
             Some(&slot) => {
                 st.cache_hits += 1;
                 slot
@@ -382,7 +423,13 @@ impl ScrapeCache {
                     }
                     None => None,
                 };
-                let entry = Entry_ { key: self.key.as_str().into(), series, seen: 0 };
+                let start = u32::try_from(self.keys.len()).map_err(|_| {
+                    ScrapeError::new(ScrapeErrorKind::Storage(ember_tsdb::storage::AppendError::new(
+                        AppendErrorKind::SeriesLimit,
+                    )))
+                })?;
+                self.keys.push_str(&self.key);
+                let entry = Entry_ { key: (start, self.key.len() as u32), series, seen: 0 };
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.entries[slot as usize] = Some(entry);
@@ -393,7 +440,10 @@ impl ScrapeCache {
                         (self.entries.len() - 1) as u32
                     }
                 };
-                self.index.insert(self.key.as_str().into(), slot);
+                let (entries, hasher, keys) = (&self.entries, &self.hasher, self.keys.as_str());
+                self.index.insert_unique(h, slot, |&s| {
+                    entries[s as usize].as_ref().map_or(0, |e| hasher.hash_one(key_of(keys, e)))
+                });
                 self.created.push(slot);
                 slot
             }
@@ -515,6 +565,41 @@ mod tests {
         let d = dump(&head);
         assert_eq!(d["a{instance=\"i:1\", job=\"j\"}"], pts(&[(1000, "1"), (2000, "3"), (3000, "4")]));
         assert_eq!(d["b{instance=\"i:1\", job=\"j\", x=\"1\"}"], pts(&[(1000, "2"), (2000, "stale")]));
+    }
+
+    #[test]
+    fn unseen_entries_are_evicted() {
+        let head = Head::default();
+        let mut cache = ScrapeCache::new();
+        let rules = SeriesRules::new(labels! {"job" => "j"});
+        scrape(&head, &mut cache, &rules, "a 1\nb 1\n", 1000).unwrap();
+        assert_eq!(cache.len(), 2);
+        // Eviction runs every `CACHE_KEEP_ITERATIONS` scrapes.
+        for t in 2..=2 * CACHE_KEEP_ITERATIONS as i64 {
+            scrape(&head, &mut cache, &rules, "a 1\n", t * 1000).unwrap();
+        }
+        assert_eq!(cache.len(), 1);
+        // A forgotten line is a new series to the cache again, stored in the same series.
+        let st = scrape(&head, &mut cache, &rules, "a 1\nb 2\n", 30_000).unwrap();
+        assert_eq!((st.series_added, st.cache_hits), (1, 1));
+        assert_eq!(head.num_series(), 2);
+    }
+
+    #[test]
+    fn keys_are_compacted() {
+        let head = Head::default();
+        let mut cache = ScrapeCache::new();
+        let rules = SeriesRules::new(labels! {"job" => "j"});
+        let all: String = (0..600).map(|i| format!("series_number_{i} 1\n")).collect();
+        scrape(&head, &mut cache, &rules, &all, 1000).unwrap();
+        for t in 2..=2 * CACHE_KEEP_ITERATIONS as i64 {
+            scrape(&head, &mut cache, &rules, "series_number_599 1\n", t * 1000).unwrap();
+        }
+        assert_eq!((cache.len(), cache.garbage, cache.keys.as_str()), (1, 0, "series_number_599{}"));
+        let st = scrape(&head, &mut cache, &rules, &all, 30_000).unwrap();
+        assert_eq!((st.series_added, st.cache_hits), (599, 1));
+        let st = scrape(&head, &mut cache, &rules, &all, 31_000).unwrap();
+        assert_eq!((st.series_added, st.cache_hits), (0, 600));
     }
 
     #[test]

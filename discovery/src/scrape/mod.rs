@@ -24,6 +24,32 @@
 //! series line (name and label block as written) maps to the labels it became and the
 //! storage's [`SeriesRef`](ember_tsdb::storage::SeriesRef), so a line seen before costs a
 //! hash lookup and an append by reference.
+//!
+//! ```
+//! use ember_discovery::scrape::{ScrapeCache, SeriesRules};
+//! use ember_exposition::format::Format;
+//! use ember_exposition::labels;
+//! use ember_tsdb::head::Head;
+//! use ember_tsdb::storage::Appendable;
+//!
+//! let head = Head::default();
+//! let rules = SeriesRules::new(labels! {"job" => "node", "instance" => "10.0.0.1:9100"});
+//! let mut cache = ScrapeCache::new();
+//! let mut scrape = |body: &str, t| {
+//!     let mut app = Appendable::appender(&head);
+//!     let stats = cache.append_body(&mut *app, &rules, body.as_bytes(), Format::Text004, t).unwrap();
+//!     app.commit().unwrap();
+//!     stats
+//! };
+//! let first = scrape("a{x=\"1\"} 1\nb 2\n", 1000);
+//! assert_eq!((first.series_added, first.cache_hits), (2, 0));
+//! // Unchanged lines are cache hits: no label parsing, no index lookup.
+//! let second = scrape("a{x=\"1\"} 3\n", 2000);
+//! assert_eq!((second.series_added, second.cache_hits), (0, 1));
+//! // `b` left the scrape: the second scrape wrote its staleness marker.
+//! assert_eq!(head.num_series(), 2);
+//! assert_eq!(head.append_counts().0, 4);
+//! ```
 
 mod append;
 mod http;
