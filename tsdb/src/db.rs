@@ -12,6 +12,7 @@
 //! the head, in one critical section so the log's order is the head's order. Opening
 //! replays the log into a fresh head under the same series references.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +31,8 @@ use crate::storage::{
     AppendError, AppendErrorKind, AppendOptions, Appendable, Appender, MergeQuerier, Querier, Queryable, SeriesRef,
     StorageError, Value,
 };
-use crate::wal::{self, Encoder, Record, RefSample, ReplayStats, SyncPolicy, Wal, WalOptions};
+use crate::storage::{SampleIterator, SelectHints, Series, SeriesSet, Warned};
+use crate::wal::{self, Encoder, Record, RefSample, RefTombstone, ReplayStats, SyncPolicy, Wal, WalOptions};
 
 /// Configures and opens a [`Db`].
 #[derive(Debug, Clone)]
@@ -158,6 +160,8 @@ struct DbInner {
     opts: DbBuilder,
     head: Head,
     blocks: RwLock<Vec<Block>>,
+    /// Deleted ranges of head series (copy-on-write: queriers hold a snapshot).
+    head_stones: RwLock<Arc<HeadTombstones>>,
     /// Serializes compactions, deletions and snapshots.
     compacting: Mutex<()>,
     wal: Option<Mutex<WalState>>,
@@ -202,6 +206,9 @@ fn lock_dir(dir: &Path) -> Result<File> {
     crate::sys::lock_file(&dir.join("lock"))
 }
 
+/// Deleted time ranges of head series, by labels.
+type HeadTombstones = HashMap<Labels, Vec<(Timestamp, Timestamp)>>;
+
 /// Blocks that failed to open, with the reason.
 type CorruptBlocks = Vec<(PathBuf, String)>;
 
@@ -233,7 +240,7 @@ fn open_blocks(dir: &Path) -> Result<(Vec<Block>, CorruptBlocks)> {
 
 /// Replays the WAL in `dir` into `head`; returns the references the log defines under
 /// the head's own ids.
-pub(crate) fn replay_into(head: &Head, dir: &Path) -> Result<(OpenReport, Vec<u64>)> {
+pub(crate) fn replay_into(head: &Head, dir: &Path, stones: &mut HeadTombstones) -> Result<(OpenReport, Vec<u64>)> {
     let start = Instant::now();
     // WAL reference -> head reference (0: unknown).
     let mut map: Vec<u32> = Vec::new();
@@ -273,6 +280,14 @@ pub(crate) fn replay_into(head: &Head, dir: &Path) -> Result<(OpenReport, Vec<u6
             }
             let _ = app.commit();
         }
+        Record::Tombstones(ts) => {
+            for t in ts {
+                let to = map.get(t.r as usize).copied().unwrap_or(0);
+                if let Some(l) = (to != 0).then(|| head.series_labels(SeriesRef(to as u64))).flatten() {
+                    stones.entry(l).or_default().push((t.mint, t.maxt));
+                }
+            }
+        }
         _ => {}
     })?;
     let report =
@@ -305,9 +320,10 @@ impl Db {
             head.truncate(max);
         }
         let wal_dir = b.dir.join("wal");
+        let mut head_stones = HeadTombstones::new();
         let (mut report, wal) = match b.wal {
             Some(opts) => {
-                let (report, logged) = replay_into(&head, &wal_dir)?;
+                let (report, logged) = replay_into(&head, &wal_dir, &mut head_stones)?;
                 let r = &report.replay;
                 metrics.wal_records_dropped.fetch_add(r.dropped_records, Ordering::Relaxed);
                 metrics.wal_corruptions.fetch_add(r.repair.is_some() as u64, Ordering::Relaxed);
@@ -325,6 +341,7 @@ impl Db {
                 opts: b,
                 head,
                 blocks: RwLock::new(blocks),
+                head_stones: RwLock::new(Arc::new(head_stones)),
                 compacting: Mutex::new(()),
                 wal,
                 metrics,
@@ -364,7 +381,11 @@ impl Db {
     /// range; series present in several are merged and equal samples deduplicated (the
     /// head wins a conflict, then newer blocks).
     pub fn querier(&self, mint: Timestamp, maxt: Timestamp) -> std::result::Result<Box<dyn Querier>, StorageError> {
-        let head = Box::new(self.inner.head.querier(mint, maxt)?) as Box<dyn Querier>;
+        let mut head = Box::new(self.inner.head.querier(mint, maxt)?) as Box<dyn Querier>;
+        let stones = Arc::clone(&self.inner.head_stones.read());
+        if !stones.is_empty() {
+            head = Box::new(DeletedQuerier { inner: head, stones });
+        }
         let blocks = self.inner.blocks.read();
         let mut qs = vec![head];
         for b in blocks.iter().rev() {
@@ -423,7 +444,7 @@ impl Db {
     /// Writes the head's data in `[mint, maxt)` as a block, then drops it from the head
     /// and checkpoints the WAL.
     fn cut_block(&self, mint: Timestamp, maxt: Timestamp) -> Result<()> {
-        let series = self.inner.head.chunks_in(mint, maxt - 1);
+        let series = self.head_chunks(mint, maxt - 1);
         if !series.is_empty() {
             let nb = NewBlock {
                 parent: &self.inner.dir,
@@ -496,7 +517,7 @@ impl Db {
             compact::link_dir(b.dir(), &dst.join(&b.meta().ulid))?;
         }
         if let (Some(min), Some(max)) = (self.inner.head.min_time(), self.inner.head.max_time()) {
-            let series = self.inner.head.chunks_in(min, max);
+            let series = self.head_chunks(min, max);
             if !series.is_empty() {
                 let nb = NewBlock {
                     parent: dst,
@@ -512,10 +533,63 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes the samples of series matching `matchers` in `[mint, maxt]` from the
-    /// blocks, through tombstones (applied at query time, removed from disk by the next
-    /// compaction of the block). Returns the number of series affected.
-    pub fn delete_blocks(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<usize> {
+    /// The head's chunks in `[mint, maxt]` for a block, with head tombstones applied
+    /// (affected series are re-encoded).
+    fn head_chunks(&self, mint: Timestamp, maxt: Timestamp) -> Vec<(Labels, Vec<crate::head::ChunkOut>)> {
+        let mut series = self.inner.head.chunks_in(mint, maxt);
+        let stones = Arc::clone(&self.inner.head_stones.read());
+        if stones.is_empty() {
+            return series;
+        }
+        for (labels, chunks) in &mut series {
+            let Some(ranges) = stones.get(labels) else { continue };
+            let mut pts = Vec::new();
+            for c in chunks.iter() {
+                let mut it = crate::chunks::XorIterator::new(&c.data);
+                while let Some(p) = it.next() {
+                    if !ranges.iter().any(|&(a, b)| p.t >= a && p.t <= b) {
+                        pts.push(p);
+                    }
+                }
+            }
+            *chunks = compact::encode_chunks(&pts);
+        }
+        series.retain(|(_, c)| !c.is_empty());
+        series
+    }
+
+    /// Deletes the samples of series matching `matchers` in `[mint, maxt]`, through
+    /// tombstones: in blocks, a replaced `tombstones` file (applied at query time, removed
+    /// from disk when the block is next compacted); in the head, a tombstones record in
+    /// the WAL (replayed on open, kept by checkpoints) applied at query time and when the
+    /// head's data is cut into a block. Returns the number of series affected (a series
+    /// in the head and in a block counts twice).
+    pub fn delete(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<usize> {
+        let mut n = self.delete_blocks(mint, maxt, matchers)?;
+        let refs = self.inner.head.series_refs(matchers);
+        if refs.is_empty() {
+            return Ok(n);
+        }
+        if let Some(w) = &self.inner.wal {
+            let mut st = w.lock();
+            let stones: Vec<RefTombstone> = refs.iter().map(|r| RefTombstone { r: r.0, mint, maxt }).collect();
+            let mut buf = Vec::new();
+            st.enc.tombstones(&stones, &mut buf);
+            st.wal.write(&buf)?;
+        }
+        let mut g = self.inner.head_stones.write();
+        let mut next = (**g).clone();
+        for r in refs {
+            if let Some(l) = self.inner.head.series_labels(r) {
+                next.entry(l).or_default().push((mint, maxt));
+                n += 1;
+            }
+        }
+        *g = Arc::new(next);
+        Ok(n)
+    }
+
+    fn delete_blocks(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<usize> {
         let _g = self.inner.compacting.lock();
         let mut n = 0;
         for b in self.blocks() {
@@ -549,6 +623,17 @@ impl Db {
     /// only dropped data can go.
     pub fn truncate_head(&self, mint: Timestamp) -> Result<()> {
         self.inner.head.truncate(mint);
+        {
+            let mut g = self.inner.head_stones.write();
+            if g.values().flatten().any(|r| r.1 < mint) {
+                let mut next = (**g).clone();
+                next.retain(|_, ranges| {
+                    ranges.retain(|r| r.1 >= mint);
+                    !ranges.is_empty()
+                });
+                *g = Arc::new(next);
+            }
+        }
         if let Some(w) = &self.inner.wal {
             let st = w.lock();
             let head = &self.inner.head;
@@ -682,5 +767,89 @@ impl Appendable for Db {
 impl Queryable for Db {
     fn querier(&self, mint: Timestamp, maxt: Timestamp) -> std::result::Result<Box<dyn Querier>, StorageError> {
         Db::querier(self, mint, maxt)
+    }
+}
+
+/// The head's querier with deleted ranges filtered out.
+struct DeletedQuerier {
+    inner: Box<dyn Querier>,
+    stones: Arc<HeadTombstones>,
+}
+
+impl Querier for DeletedQuerier {
+    fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> SeriesSet {
+        let set = match self.inner.select(sorted, hints, matchers).collect_all() {
+            Ok(w) => w,
+            Err(e) => return SeriesSet::error(e),
+        };
+        let series = set
+            .value
+            .into_iter()
+            .map(|s| match self.stones.get(s.labels()) {
+                Some(r) => Box::new(DeletedSeries { inner: s, ranges: r.clone() }) as Box<dyn Series>,
+                None => s,
+            })
+            .collect();
+        SeriesSet::from_vec(series, set.warnings)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> std::result::Result<Warned<Vec<String>>, StorageError> {
+        self.inner.label_names(matchers)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> std::result::Result<Warned<Vec<String>>, StorageError> {
+        self.inner.label_values(name, matchers)
+    }
+}
+
+struct DeletedSeries {
+    inner: Box<dyn Series>,
+    ranges: Vec<(Timestamp, Timestamp)>,
+}
+
+impl Series for DeletedSeries {
+    fn labels(&self) -> &Labels {
+        self.inner.labels()
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(DeletedIter { inner: self.inner.iter(), ranges: &self.ranges })
+    }
+}
+
+struct DeletedIter<'a> {
+    inner: Box<dyn SampleIterator + 'a>,
+    ranges: &'a [(Timestamp, Timestamp)],
+}
+
+impl DeletedIter<'_> {
+    fn skip(&mut self, mut p: Option<crate::storage::Point>) -> Option<crate::storage::Point> {
+        while let Some(x) = p {
+            if !self.ranges.iter().any(|&(a, b)| x.t >= a && x.t <= b) {
+                return Some(x);
+            }
+            p = self.inner.next();
+        }
+        None
+    }
+}
+
+impl SampleIterator for DeletedIter<'_> {
+    fn next(&mut self) -> Option<crate::storage::Point> {
+        let p = self.inner.next();
+        self.skip(p)
+    }
+
+    fn at(&self) -> Option<crate::storage::Point> {
+        self.inner.at()
+    }
+
+    fn seek(&mut self, t: Timestamp) -> Option<crate::storage::Point> {
+        let p = self.inner.seek(t);
+        self.skip(p)
+    }
+
+    fn error(&self) -> Option<StorageError> {
+        self.inner.error()
     }
 }

@@ -253,17 +253,31 @@ fn deletion_through_tombstones_applies_at_query_and_compaction() {
     db.compact().unwrap();
     let ms = [Matcher::equal("job", "api")];
     let (mint, maxt) = (HOUR, 3 * HOUR);
-    assert!(db.delete_blocks(mint, maxt, &ms).unwrap() > 0);
+    assert!(db.delete(mint, maxt, &ms).unwrap() > 0);
+    // And a range still in the head.
+    let head_ms = [Matcher::equal("job", "db")];
+    let (hmin, hmax) = (7 * HOUR, 8 * HOUR + 30_000);
+    assert!(db.head().min_time().unwrap() < hmin);
+    assert!(db.delete(hmin, hmax, &head_ms).unwrap() > 0);
     let mut want = data.clone();
     for (l, pts) in &mut want {
         if l.get("job") == Some("api") {
             pts.retain(|p| p.t < mint || p.t > maxt);
         }
+        if l.get("job") == Some("db") {
+            pts.retain(|p| p.t < hmin || p.t > hmax);
+        }
     }
-    check_path("blocks with tombstones", &db, &want);
+    check_path("blocks and head with tombstones", &db, &want);
     drop(db);
     let db = open(dir.path());
-    check_path("tombstones after reopen", &db, &want);
+    check_path("tombstones after reopen (WAL replay)", &db, &want);
+    // Compaction applies block tombstones; cutting the head applies the head's.
+    let snap = dir.path().join("snap");
+    db.snapshot(&snap).unwrap();
+    drop(db);
+    let db = Db::builder(&snap).without_wal().retention(Duration::from_secs(3)).open().unwrap();
+    check_path("tombstones in a snapshot", &db, &want);
 }
 
 #[test]
