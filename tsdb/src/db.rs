@@ -43,6 +43,7 @@ pub struct DbBuilder {
     block_range: i64,
     retention: Option<i64>,
     retention_bytes: Option<u64>,
+    compact_every: Option<Duration>,
 }
 
 impl DbBuilder {
@@ -91,6 +92,14 @@ impl DbBuilder {
         self
     }
 
+    /// Run [`Db::compact`] on a background thread at this interval (default: never; the
+    /// host calls `compact`). The thread stops when the last `Db` handle is dropped;
+    /// failures are counted in [`DbMetrics::compaction_failures`].
+    pub fn compact_every(mut self, every: Duration) -> Self {
+        self.compact_every = Some(every);
+        self
+    }
+
     /// Opens (creating if needed) the database: takes the lock, replays the WAL.
     pub fn open(self) -> Result<Db> {
         Db::open_with(self)
@@ -116,6 +125,8 @@ pub struct DbMetrics {
     pub compactions: AtomicU64,
     /// Blocks deleted by retention.
     pub retention_deletions: AtomicU64,
+    /// Background compactions that failed.
+    pub compaction_failures: AtomicU64,
 }
 
 /// What opening the database found.
@@ -204,6 +215,28 @@ impl std::fmt::Debug for Db {
 
 fn lock_dir(dir: &Path) -> Result<File> {
     crate::sys::lock_file(&dir.join("lock"))
+}
+
+fn background_compaction(weak: std::sync::Weak<DbInner>, every: Duration) {
+    let tick = Duration::from_millis(50).min(every);
+    let mut waited = Duration::ZERO;
+    loop {
+        std::thread::sleep(tick);
+        waited += tick;
+        if weak.strong_count() == 0 {
+            return;
+        }
+        if waited < every {
+            continue;
+        }
+        waited = Duration::ZERO;
+        // Held only while compacting, so dropping the last handle releases the lock.
+        let Some(inner) = weak.upgrade() else { return };
+        let db = Db { inner };
+        if db.compact().is_err() {
+            db.inner.metrics.compaction_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Deleted time ranges of head series, by labels.
@@ -305,6 +338,7 @@ impl Db {
             block_range: 2 * 3600 * 1000,
             retention: None,
             retention_bytes: None,
+            compact_every: None,
         }
     }
 
@@ -335,7 +369,8 @@ impl Db {
             None => (OpenReport::default(), None),
         };
         report.corrupt_blocks = corrupt_blocks;
-        Ok(Db {
+        let every = b.compact_every;
+        let db = Db {
             inner: Arc::new(DbInner {
                 dir: b.dir.clone(),
                 opts: b,
@@ -349,7 +384,15 @@ impl Db {
                 closed: RwLock::new(false),
                 _lock: lock,
             }),
-        })
+        };
+        if let Some(every) = every {
+            let weak = Arc::downgrade(&db.inner);
+            std::thread::Builder::new()
+                .name("ember-compact".into())
+                .spawn(move || background_compaction(weak, every))
+                .ctx(&db.inner.dir)?;
+        }
+        Ok(db)
     }
 
     /// The database directory.
@@ -444,6 +487,15 @@ impl Db {
     /// Writes the head's data in `[mint, maxt)` as a block, then drops it from the head
     /// and checkpoints the WAL.
     fn cut_block(&self, mint: Timestamp, maxt: Timestamp) -> Result<()> {
+        // New appends into the range are refused from here on; taking the WAL lock waits
+        // for commits in flight. (A batch appended before this point and committed after
+        // it can still land samples in the range after they were read: Prometheus has the
+        // same window, made small by only cutting ranges half a block behind the newest
+        // sample, as here.)
+        self.inner.head.set_min_valid_time(maxt);
+        if let Some(w) = &self.inner.wal {
+            drop(w.lock());
+        }
         let series = self.head_chunks(mint, maxt - 1);
         if !series.is_empty() {
             let nb = NewBlock {

@@ -298,3 +298,17 @@ fn retention_drops_old_blocks() {
     assert!(db2.blocks().is_empty());
     let _ = Value::Float(0.0);
 }
+
+#[test]
+fn background_compaction_cuts_blocks() {
+    let data = data(5);
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::builder(dir.path()).sync(SyncPolicy::Never).compact_every(Duration::from_millis(20)).open().unwrap();
+    load(&db, &data);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db.blocks().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!db.blocks().is_empty());
+    check_path("after background compaction", &db, &data);
+}

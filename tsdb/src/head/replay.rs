@@ -59,6 +59,11 @@ impl Head {
         Some(SeriesRef(id as u64))
     }
 
+    /// Refuses appends older than `t` from now on (as truncation does) without dropping data.
+    pub(crate) fn set_min_valid_time(&self, t: Timestamp) {
+        self.inner.min_valid_t.fetch_max(t, Ordering::AcqRel);
+    }
+
     /// Every series with its labels and the chunks lying wholly in `[mint, maxt]`
     /// (chunks are cut at chunk-range boundaries, so an aligned range gets whole chunks),
     /// sorted by labels. Out-of-order samples are not included.
