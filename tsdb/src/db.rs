@@ -144,7 +144,7 @@ pub struct OpenReport {
 }
 
 struct WalState {
-    wal: Wal,
+    wal: Arc<Wal>,
     enc: Encoder,
     buf: Vec<u8>,
     /// Head references the WAL has a series record for (bit per reference).
@@ -175,6 +175,8 @@ struct DbInner {
     head_stones: RwLock<Arc<HeadTombstones>>,
     /// Serializes compactions, deletions and snapshots.
     compacting: Mutex<()>,
+    /// Serializes WAL checkpoints.
+    checkpointing: Mutex<()>,
     wal: Option<Mutex<WalState>>,
     metrics: DbMetrics,
     report: OpenReport,
@@ -363,7 +365,7 @@ impl Db {
                 metrics.wal_corruptions.fetch_add(r.repair.is_some() as u64, Ordering::Relaxed);
                 metrics.wal_torn_tails.fetch_add(r.torn_tail as u64, Ordering::Relaxed);
                 let wal = Wal::open(&wal_dir, opts)?;
-                let st = WalState { wal, enc: Encoder::new(opts.compress), buf: Vec::new(), logged };
+                let st = WalState { wal: Arc::new(wal), enc: Encoder::new(opts.compress), buf: Vec::new(), logged };
                 (report, Some(Mutex::new(st)))
             }
             None => (OpenReport::default(), None),
@@ -378,6 +380,7 @@ impl Db {
                 blocks: RwLock::new(blocks),
                 head_stones: RwLock::new(Arc::new(head_stones)),
                 compacting: Mutex::new(()),
+                checkpointing: Mutex::new(()),
                 wal,
                 metrics,
                 report,
@@ -687,9 +690,14 @@ impl Db {
             }
         }
         if let Some(w) = &self.inner.wal {
-            let st = w.lock();
+            let _one_at_a_time = self.inner.checkpointing.lock();
+            // Cut under the commit lock; rewrite while commits go on into the new segment.
+            let (wal, upto) = {
+                let st = w.lock();
+                (Arc::clone(&st.wal), st.wal.cut()?)
+            };
             let head = &self.inner.head;
-            st.wal.checkpoint(mint, |r| head.series_labels(SeriesRef(r)).is_some())?;
+            wal.checkpoint_upto(upto, mint, |r| head.series_labels(SeriesRef(r)).is_some())?;
             self.inner.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
