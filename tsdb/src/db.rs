@@ -600,7 +600,7 @@ impl Db {
             let Some(ranges) = stones.get(labels) else { continue };
             let mut pts = Vec::new();
             for c in chunks.iter() {
-                let mut it = crate::chunks::XorIterator::new(&c.data);
+                let mut it = crate::block::chunk_iter(c.encoding, &c.data);
                 while let Some(p) = it.next() {
                     if !ranges.iter().any(|&(a, b)| p.t >= a && p.t <= b) {
                         pts.push(p);
