@@ -44,7 +44,9 @@ fn main() {
     let mut all = support::series(n);
     let mut refs: Vec<Option<SeriesRef>> = vec![None; all.len()];
     let mut rng = support::Rng::new(7);
-    let base = 1_700_000_000_000 - 1_700_000_000_000 % (2 * 3600 * 1000);
+    // `scrape_time` starts at 1_700_000_000_000; shift so the 2 h lie in one block range
+    // (a few ms in, as jitter can be negative).
+    let base = -1_700_000_000_000 + (1_700_000_000_000 / 7_200_000 + 1) * 7_200_000 + 10;
     let db = Db::builder(dir.path()).wal(opts).open().unwrap();
     let (w0, c0) = (Instant::now(), cpu(libc::CLOCK_THREAD_CPUTIME_ID));
     let mut samples = 0u64;

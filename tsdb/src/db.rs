@@ -12,6 +12,7 @@
 //! the head, in one critical section so the log's order is the head's order. Opening
 //! replays the log into a fresh head under the same series references.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +31,8 @@ use crate::storage::{
     AppendError, AppendErrorKind, AppendOptions, Appendable, Appender, MergeQuerier, Querier, Queryable, SeriesRef,
     StorageError, Value,
 };
-use crate::wal::{self, Encoder, Record, RefSample, ReplayStats, SyncPolicy, Wal, WalOptions};
+use crate::storage::{SampleIterator, SelectHints, Series, SeriesSet, Warned};
+use crate::wal::{self, Encoder, Record, RefSample, RefTombstone, ReplayStats, SyncPolicy, Wal, WalOptions};
 
 /// Configures and opens a [`Db`].
 #[derive(Debug, Clone)]
@@ -41,6 +43,7 @@ pub struct DbBuilder {
     block_range: i64,
     retention: Option<i64>,
     retention_bytes: Option<u64>,
+    compact_every: Option<Duration>,
 }
 
 impl DbBuilder {
@@ -89,6 +92,14 @@ impl DbBuilder {
         self
     }
 
+    /// Run [`Db::compact`] on a background thread at this interval (default: never; the
+    /// host calls `compact`). The thread stops when the last `Db` handle is dropped;
+    /// failures are counted in [`DbMetrics::compaction_failures`].
+    pub fn compact_every(mut self, every: Duration) -> Self {
+        self.compact_every = Some(every);
+        self
+    }
+
     /// Opens (creating if needed) the database: takes the lock, replays the WAL.
     pub fn open(self) -> Result<Db> {
         Db::open_with(self)
@@ -114,6 +125,8 @@ pub struct DbMetrics {
     pub compactions: AtomicU64,
     /// Blocks deleted by retention.
     pub retention_deletions: AtomicU64,
+    /// Background compactions that failed.
+    pub compaction_failures: AtomicU64,
 }
 
 /// What opening the database found.
@@ -131,7 +144,7 @@ pub struct OpenReport {
 }
 
 struct WalState {
-    wal: Wal,
+    wal: Arc<Wal>,
     enc: Encoder,
     buf: Vec<u8>,
     /// Head references the WAL has a series record for (bit per reference).
@@ -158,8 +171,12 @@ struct DbInner {
     opts: DbBuilder,
     head: Head,
     blocks: RwLock<Vec<Block>>,
+    /// Deleted ranges of head series (copy-on-write: queriers hold a snapshot).
+    head_stones: RwLock<Arc<HeadTombstones>>,
     /// Serializes compactions, deletions and snapshots.
     compacting: Mutex<()>,
+    /// Serializes WAL checkpoints.
+    checkpointing: Mutex<()>,
     wal: Option<Mutex<WalState>>,
     metrics: DbMetrics,
     report: OpenReport,
@@ -202,6 +219,31 @@ fn lock_dir(dir: &Path) -> Result<File> {
     crate::sys::lock_file(&dir.join("lock"))
 }
 
+fn background_compaction(weak: std::sync::Weak<DbInner>, every: Duration) {
+    let tick = Duration::from_millis(50).min(every);
+    let mut waited = Duration::ZERO;
+    loop {
+        std::thread::sleep(tick);
+        waited += tick;
+        if weak.strong_count() == 0 {
+            return;
+        }
+        if waited < every {
+            continue;
+        }
+        waited = Duration::ZERO;
+        // Held only while compacting, so dropping the last handle releases the lock.
+        let Some(inner) = weak.upgrade() else { return };
+        let db = Db { inner };
+        if db.compact().is_err() {
+            db.inner.metrics.compaction_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Deleted time ranges of head series, by labels.
+type HeadTombstones = HashMap<Labels, Vec<(Timestamp, Timestamp)>>;
+
 /// Blocks that failed to open, with the reason.
 type CorruptBlocks = Vec<(PathBuf, String)>;
 
@@ -233,7 +275,7 @@ fn open_blocks(dir: &Path) -> Result<(Vec<Block>, CorruptBlocks)> {
 
 /// Replays the WAL in `dir` into `head`; returns the references the log defines under
 /// the head's own ids.
-pub(crate) fn replay_into(head: &Head, dir: &Path) -> Result<(OpenReport, Vec<u64>)> {
+pub(crate) fn replay_into(head: &Head, dir: &Path, stones: &mut HeadTombstones) -> Result<(OpenReport, Vec<u64>)> {
     let start = Instant::now();
     // WAL reference -> head reference (0: unknown).
     let mut map: Vec<u32> = Vec::new();
@@ -273,6 +315,14 @@ pub(crate) fn replay_into(head: &Head, dir: &Path) -> Result<(OpenReport, Vec<u6
             }
             let _ = app.commit();
         }
+        Record::Tombstones(ts) => {
+            for t in ts {
+                let to = map.get(t.r as usize).copied().unwrap_or(0);
+                if let Some(l) = (to != 0).then(|| head.series_labels(SeriesRef(to as u64))).flatten() {
+                    stones.entry(l).or_default().push((t.mint, t.maxt));
+                }
+            }
+        }
         _ => {}
     })?;
     let report =
@@ -290,6 +340,7 @@ impl Db {
             block_range: 2 * 3600 * 1000,
             retention: None,
             retention_bytes: None,
+            compact_every: None,
         }
     }
 
@@ -305,34 +356,46 @@ impl Db {
             head.truncate(max);
         }
         let wal_dir = b.dir.join("wal");
+        let mut head_stones = HeadTombstones::new();
         let (mut report, wal) = match b.wal {
             Some(opts) => {
-                let (report, logged) = replay_into(&head, &wal_dir)?;
+                let (report, logged) = replay_into(&head, &wal_dir, &mut head_stones)?;
                 let r = &report.replay;
                 metrics.wal_records_dropped.fetch_add(r.dropped_records, Ordering::Relaxed);
                 metrics.wal_corruptions.fetch_add(r.repair.is_some() as u64, Ordering::Relaxed);
                 metrics.wal_torn_tails.fetch_add(r.torn_tail as u64, Ordering::Relaxed);
                 let wal = Wal::open(&wal_dir, opts)?;
-                let st = WalState { wal, enc: Encoder::new(opts.compress), buf: Vec::new(), logged };
+                let st = WalState { wal: Arc::new(wal), enc: Encoder::new(opts.compress), buf: Vec::new(), logged };
                 (report, Some(Mutex::new(st)))
             }
             None => (OpenReport::default(), None),
         };
         report.corrupt_blocks = corrupt_blocks;
-        Ok(Db {
+        let every = b.compact_every;
+        let db = Db {
             inner: Arc::new(DbInner {
                 dir: b.dir.clone(),
                 opts: b,
                 head,
                 blocks: RwLock::new(blocks),
+                head_stones: RwLock::new(Arc::new(head_stones)),
                 compacting: Mutex::new(()),
+                checkpointing: Mutex::new(()),
                 wal,
                 metrics,
                 report,
                 closed: RwLock::new(false),
                 _lock: lock,
             }),
-        })
+        };
+        if let Some(every) = every {
+            let weak = Arc::downgrade(&db.inner);
+            std::thread::Builder::new()
+                .name("ember-compact".into())
+                .spawn(move || background_compaction(weak, every))
+                .ctx(&db.inner.dir)?;
+        }
+        Ok(db)
     }
 
     /// The database directory.
@@ -364,7 +427,11 @@ impl Db {
     /// range; series present in several are merged and equal samples deduplicated (the
     /// head wins a conflict, then newer blocks).
     pub fn querier(&self, mint: Timestamp, maxt: Timestamp) -> std::result::Result<Box<dyn Querier>, StorageError> {
-        let head = Box::new(self.inner.head.querier(mint, maxt)?) as Box<dyn Querier>;
+        let mut head = Box::new(self.inner.head.querier(mint, maxt)?) as Box<dyn Querier>;
+        let stones = Arc::clone(&self.inner.head_stones.read());
+        if !stones.is_empty() {
+            head = Box::new(DeletedQuerier { inner: head, stones });
+        }
         let blocks = self.inner.blocks.read();
         let mut qs = vec![head];
         for b in blocks.iter().rev() {
@@ -423,7 +490,16 @@ impl Db {
     /// Writes the head's data in `[mint, maxt)` as a block, then drops it from the head
     /// and checkpoints the WAL.
     fn cut_block(&self, mint: Timestamp, maxt: Timestamp) -> Result<()> {
-        let series = self.inner.head.chunks_in(mint, maxt - 1);
+        // New appends into the range are refused from here on; taking the WAL lock waits
+        // for commits in flight. (A batch appended before this point and committed after
+        // it can still land samples in the range after they were read: Prometheus has the
+        // same window, made small by only cutting ranges half a block behind the newest
+        // sample, as here.)
+        self.inner.head.set_min_valid_time(maxt);
+        if let Some(w) = &self.inner.wal {
+            drop(w.lock());
+        }
+        let series = self.head_chunks(mint, maxt - 1);
         if !series.is_empty() {
             let nb = NewBlock {
                 parent: &self.inner.dir,
@@ -496,7 +572,7 @@ impl Db {
             compact::link_dir(b.dir(), &dst.join(&b.meta().ulid))?;
         }
         if let (Some(min), Some(max)) = (self.inner.head.min_time(), self.inner.head.max_time()) {
-            let series = self.inner.head.chunks_in(min, max);
+            let series = self.head_chunks(min, max);
             if !series.is_empty() {
                 let nb = NewBlock {
                     parent: dst,
@@ -512,10 +588,63 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes the samples of series matching `matchers` in `[mint, maxt]` from the
-    /// blocks, through tombstones (applied at query time, removed from disk by the next
-    /// compaction of the block). Returns the number of series affected.
-    pub fn delete_blocks(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<usize> {
+    /// The head's chunks in `[mint, maxt]` for a block, with head tombstones applied
+    /// (affected series are re-encoded).
+    fn head_chunks(&self, mint: Timestamp, maxt: Timestamp) -> Vec<(Labels, Vec<crate::head::ChunkOut>)> {
+        let mut series = self.inner.head.chunks_in(mint, maxt);
+        let stones = Arc::clone(&self.inner.head_stones.read());
+        if stones.is_empty() {
+            return series;
+        }
+        for (labels, chunks) in &mut series {
+            let Some(ranges) = stones.get(labels) else { continue };
+            let mut pts = Vec::new();
+            for c in chunks.iter() {
+                let mut it = crate::block::chunk_iter(c.encoding, &c.data);
+                while let Some(p) = it.next() {
+                    if !ranges.iter().any(|&(a, b)| p.t >= a && p.t <= b) {
+                        pts.push(p);
+                    }
+                }
+            }
+            *chunks = compact::encode_chunks(&pts);
+        }
+        series.retain(|(_, c)| !c.is_empty());
+        series
+    }
+
+    /// Deletes the samples of series matching `matchers` in `[mint, maxt]`, through
+    /// tombstones: in blocks, a replaced `tombstones` file (applied at query time, removed
+    /// from disk when the block is next compacted); in the head, a tombstones record in
+    /// the WAL (replayed on open, kept by checkpoints) applied at query time and when the
+    /// head's data is cut into a block. Returns the number of series affected (a series
+    /// in the head and in a block counts twice).
+    pub fn delete(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<usize> {
+        let mut n = self.delete_blocks(mint, maxt, matchers)?;
+        let refs = self.inner.head.series_refs(matchers);
+        if refs.is_empty() {
+            return Ok(n);
+        }
+        if let Some(w) = &self.inner.wal {
+            let mut st = w.lock();
+            let stones: Vec<RefTombstone> = refs.iter().map(|r| RefTombstone { r: r.0, mint, maxt }).collect();
+            let mut buf = Vec::new();
+            st.enc.tombstones(&stones, &mut buf);
+            st.wal.write(&buf)?;
+        }
+        let mut g = self.inner.head_stones.write();
+        let mut next = (**g).clone();
+        for r in refs {
+            if let Some(l) = self.inner.head.series_labels(r) {
+                next.entry(l).or_default().push((mint, maxt));
+                n += 1;
+            }
+        }
+        *g = Arc::new(next);
+        Ok(n)
+    }
+
+    fn delete_blocks(&self, mint: Timestamp, maxt: Timestamp, matchers: &[Matcher]) -> Result<usize> {
         let _g = self.inner.compacting.lock();
         let mut n = 0;
         for b in self.blocks() {
@@ -549,10 +678,26 @@ impl Db {
     /// only dropped data can go.
     pub fn truncate_head(&self, mint: Timestamp) -> Result<()> {
         self.inner.head.truncate(mint);
+        {
+            let mut g = self.inner.head_stones.write();
+            if g.values().flatten().any(|r| r.1 < mint) {
+                let mut next = (**g).clone();
+                next.retain(|_, ranges| {
+                    ranges.retain(|r| r.1 >= mint);
+                    !ranges.is_empty()
+                });
+                *g = Arc::new(next);
+            }
+        }
         if let Some(w) = &self.inner.wal {
-            let st = w.lock();
+            let _one_at_a_time = self.inner.checkpointing.lock();
+            // Cut under the commit lock; rewrite while commits go on into the new segment.
+            let (wal, upto) = {
+                let st = w.lock();
+                (Arc::clone(&st.wal), st.wal.cut()?)
+            };
             let head = &self.inner.head;
-            st.wal.checkpoint(mint, |r| head.series_labels(SeriesRef(r)).is_some())?;
+            wal.checkpoint_upto(upto, mint, |r| head.series_labels(SeriesRef(r)).is_some())?;
             self.inner.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
@@ -682,5 +827,89 @@ impl Appendable for Db {
 impl Queryable for Db {
     fn querier(&self, mint: Timestamp, maxt: Timestamp) -> std::result::Result<Box<dyn Querier>, StorageError> {
         Db::querier(self, mint, maxt)
+    }
+}
+
+/// The head's querier with deleted ranges filtered out.
+struct DeletedQuerier {
+    inner: Box<dyn Querier>,
+    stones: Arc<HeadTombstones>,
+}
+
+impl Querier for DeletedQuerier {
+    fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> SeriesSet {
+        let set = match self.inner.select(sorted, hints, matchers).collect_all() {
+            Ok(w) => w,
+            Err(e) => return SeriesSet::error(e),
+        };
+        let series = set
+            .value
+            .into_iter()
+            .map(|s| match self.stones.get(s.labels()) {
+                Some(r) => Box::new(DeletedSeries { inner: s, ranges: r.clone() }) as Box<dyn Series>,
+                None => s,
+            })
+            .collect();
+        SeriesSet::from_vec(series, set.warnings)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> std::result::Result<Warned<Vec<String>>, StorageError> {
+        self.inner.label_names(matchers)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> std::result::Result<Warned<Vec<String>>, StorageError> {
+        self.inner.label_values(name, matchers)
+    }
+}
+
+struct DeletedSeries {
+    inner: Box<dyn Series>,
+    ranges: Vec<(Timestamp, Timestamp)>,
+}
+
+impl Series for DeletedSeries {
+    fn labels(&self) -> &Labels {
+        self.inner.labels()
+    }
+
+    fn iter(&self) -> Box<dyn SampleIterator + '_> {
+        Box::new(DeletedIter { inner: self.inner.iter(), ranges: &self.ranges })
+    }
+}
+
+struct DeletedIter<'a> {
+    inner: Box<dyn SampleIterator + 'a>,
+    ranges: &'a [(Timestamp, Timestamp)],
+}
+
+impl DeletedIter<'_> {
+    fn skip(&mut self, mut p: Option<crate::storage::Point>) -> Option<crate::storage::Point> {
+        while let Some(x) = p {
+            if !self.ranges.iter().any(|&(a, b)| x.t >= a && x.t <= b) {
+                return Some(x);
+            }
+            p = self.inner.next();
+        }
+        None
+    }
+}
+
+impl SampleIterator for DeletedIter<'_> {
+    fn next(&mut self) -> Option<crate::storage::Point> {
+        let p = self.inner.next();
+        self.skip(p)
+    }
+
+    fn at(&self) -> Option<crate::storage::Point> {
+        self.inner.at()
+    }
+
+    fn seek(&mut self, t: Timestamp) -> Option<crate::storage::Point> {
+        let p = self.inner.seek(t);
+        self.skip(p)
+    }
+
+    fn error(&self) -> Option<StorageError> {
+        self.inner.error()
     }
 }

@@ -1,41 +1,41 @@
 //! # ember-tsdb
 //!
 //! Ember's time-series database: the storage boundary every upper layer talks to
-//! ([`storage`]), and the engine behind it. This part is the in-memory [`head`]: series
-//! in lock-striped maps, a symbol table, a roaring-bitmap inverted index, and Gorilla
-//! XOR [`chunks`]. The WAL, blocks and compaction come next and keep the head's shapes:
-//! series references are stable `u64`s, chunks carry an encoding tag, and chunks are cut
-//! at chunk-range boundaries so a block gets whole chunks.
+//! ([`storage`]), and the engine behind it: the in-memory [`head`] (series in
+//! lock-striped maps, a symbol table, a roaring-bitmap inverted index, Gorilla XOR
+//! [`chunks`]), the write-ahead log ([`wal`]), immutable memory-mapped [`block`]s, and
+//! [`db::Db`], which owns a directory and ties them together: WAL on commit, replay on
+//! open, blocks cut from the head, leveled and vertical compaction, retention, deletion,
+//! snapshots.
 //!
 //! ```
 //! use ember_exposition::{labels, Matcher};
-//! use ember_tsdb::head::Head;
+//! use ember_tsdb::db::Db;
 //! use ember_tsdb::storage::{collect_points, AppendOptions, Appendable, Point, Queryable, Value};
+//! use ember_tsdb::wal::SyncPolicy;
 //!
-//! let head = Head::builder().build();
-//! // Upper layers see only the traits: an `Arc<dyn Appendable>`, a `&dyn Queryable`.
-//! let storage: &dyn Appendable = &head;
-//!
+//! let dir = tempfile::tempdir().unwrap();
 //! let up = labels! {"__name__" => "up", "job" => "api", "instance" => "host-1:9100"};
-//! let mut app = storage.appender();
-//! let r = app.append(None, &up, 15_000, Value::Float(1.0), AppendOptions::NONE).unwrap();
-//! app.commit().unwrap();
-//!
-//! // The next scrape appends by the cached reference: no label lookup.
-//! let mut app = storage.appender();
-//! app.append(Some(r), &up, 30_000, Value::Float(0.0), AppendOptions::NONE).unwrap();
-//! // A querier opened before the commit never sees the batch, not even part of it.
-//! let before = Queryable::querier(&head, 0, 60_000).unwrap();
-//! app.commit().unwrap();
-//!
-//! let select = |q: &dyn ember_tsdb::storage::Querier| {
-//!     let matchers = [Matcher::equal("job", "api"), Matcher::regex("instance", "host-1.*").unwrap()];
-//!     let set = q.select(true, None, &matchers).collect_all().unwrap().value;
-//!     collect_points(set[0].iter().as_mut())
-//! };
-//! assert_eq!(select(before.as_ref()), [Point::float(15_000, 1.0)]);
-//! let after = Queryable::querier(&head, 0, 60_000).unwrap();
-//! assert_eq!(select(after.as_ref()), [Point::float(15_000, 1.0), Point::float(30_000, 0.0)]);
+//! {
+//!     // fsync on every commit: a commit that returned survives a crash.
+//!     let db = Db::builder(dir.path()).sync(SyncPolicy::EveryCommit).open().unwrap();
+//!     // Upper layers see only the traits: an `Arc<dyn Appendable>`, a `&dyn Queryable`.
+//!     let storage: &dyn Appendable = &db;
+//!     let mut app = storage.appender();
+//!     let r = app.append(None, &up, 15_000, Value::Float(1.0), AppendOptions::NONE).unwrap();
+//!     app.commit().unwrap();
+//!     // The next scrape appends by the cached reference: no label lookup.
+//!     let mut app = storage.appender();
+//!     app.append(Some(r), &up, 30_000, Value::Float(0.0), AppendOptions::NONE).unwrap();
+//!     app.commit().unwrap();
+//! }
+//! // Reopening replays the WAL under the same series references.
+//! let db = Db::builder(dir.path()).open().unwrap();
+//! assert_eq!(db.open_report().replay.samples, 2);
+//! let q = Queryable::querier(&db, 0, 60_000).unwrap();
+//! let matchers = [Matcher::equal("job", "api"), Matcher::regex("instance", "host-1.*").unwrap()];
+//! let set = q.select(true, None, &matchers).collect_all().unwrap().value;
+//! assert_eq!(collect_points(set[0].iter().as_mut()), [Point::float(15_000, 1.0), Point::float(30_000, 0.0)]);
 //! ```
 //!
 //! ## Design
@@ -54,8 +54,20 @@
 //! union of a few, `prefix.*` a union over a range of the sorted values, `.*` nothing at
 //! all; only other regexes test each value of their label, never each series.
 //!
-//! `unsafe` is not used yet (`unsafe_code` is denied until a bench shows it pays, and
-//! `clippy::undocumented_unsafe_blocks` applies then).
+//! Durability is a write-ahead log written at commit, in the same critical section as
+//! the head commit, so the log's order is the head's order and a replay rebuilds the same
+//! head under the same series references. The price is that commits of one `Db` are
+//! serialized on the log (one `write` per commit); the gain is that replay needs no
+//! reference remapping and a batch is all or nothing after a crash. See [`wal`] for the
+//! durability contract of each [`wal::SyncPolicy`].
+//!
+//! **Unsafe.** Blocks are read through read-only memory maps (no copy: chunk bytes are
+//! decoded straight from the map) and the directory lock is an `flock`; both live in one
+//! private module with `// SAFETY:` comments, `clippy::undocumented_unsafe_blocks` is
+//! denied, and `unsafe_code` is denied everywhere else. The immutability contract: block
+//! files are never written after they are renamed into place (only `tombstones` is
+//! replaced, by rename), so mapped bytes never change under a reader; every read of them
+//! is bounds-checked.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(missing_docs)]

@@ -11,6 +11,9 @@ use proptest::prelude::*;
 
 const RANGE: i64 = 60_000;
 
+/// One pass of appends: series and their (t, v) samples.
+type Round = Vec<(Labels, Vec<(i64, f64)>)>;
+
 fn dump(q: &dyn Querier) -> Vec<(Labels, Vec<(i64, u64)>)> {
     let set = q.select(true, None, &[Matcher::regex("s", ".+").unwrap()]).collect_all().unwrap().value;
     set.iter()
@@ -48,7 +51,7 @@ proptest! {
         let mut added = 0;
         // Appended in `rounds` passes, compacting between them, so blocks land at
         // different levels and the head keeps the newest part.
-        let per_round: Vec<Vec<(Labels, Vec<(i64, f64)>)>> = {
+        let per_round: Vec<Round> = {
             let mut out = vec![Vec::new(); rounds];
             for (name, steps) in &series {
                 let l = labels! {"s" => name.to_string().as_str()};

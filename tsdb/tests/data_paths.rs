@@ -253,17 +253,31 @@ fn deletion_through_tombstones_applies_at_query_and_compaction() {
     db.compact().unwrap();
     let ms = [Matcher::equal("job", "api")];
     let (mint, maxt) = (HOUR, 3 * HOUR);
-    assert!(db.delete_blocks(mint, maxt, &ms).unwrap() > 0);
+    assert!(db.delete(mint, maxt, &ms).unwrap() > 0);
+    // And a range still in the head.
+    let head_ms = [Matcher::equal("job", "db")];
+    let (hmin, hmax) = (7 * HOUR, 8 * HOUR + 30_000);
+    assert!(db.head().min_time().unwrap() < hmin);
+    assert!(db.delete(hmin, hmax, &head_ms).unwrap() > 0);
     let mut want = data.clone();
     for (l, pts) in &mut want {
         if l.get("job") == Some("api") {
             pts.retain(|p| p.t < mint || p.t > maxt);
         }
+        if l.get("job") == Some("db") {
+            pts.retain(|p| p.t < hmin || p.t > hmax);
+        }
     }
-    check_path("blocks with tombstones", &db, &want);
+    check_path("blocks and head with tombstones", &db, &want);
     drop(db);
     let db = open(dir.path());
-    check_path("tombstones after reopen", &db, &want);
+    check_path("tombstones after reopen (WAL replay)", &db, &want);
+    // Compaction applies block tombstones; cutting the head applies the head's.
+    let snap = dir.path().join("snap");
+    db.snapshot(&snap).unwrap();
+    drop(db);
+    let db = Db::builder(&snap).without_wal().retention(Duration::from_secs(3)).open().unwrap();
+    check_path("tombstones in a snapshot", &db, &want);
 }
 
 #[test]
@@ -283,4 +297,18 @@ fn retention_drops_old_blocks() {
     db2.compact().unwrap();
     assert!(db2.blocks().is_empty());
     let _ = Value::Float(0.0);
+}
+
+#[test]
+fn background_compaction_cuts_blocks() {
+    let data = data(5);
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::builder(dir.path()).sync(SyncPolicy::Never).compact_every(Duration::from_millis(20)).open().unwrap();
+    load(&db, &data);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db.blocks().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!db.blocks().is_empty());
+    check_path("after background compaction", &db, &data);
 }

@@ -35,6 +35,17 @@ use crate::storage::{
 };
 use crate::sys::Mmap;
 
+/// The decoder of a chunk: the one place the durable layer maps an [`Encoding`] to its
+/// iterator (a new encoding in [`crate::chunks`] is added here).
+pub(crate) type ChunkIter<'a> = XorIterator<'a>;
+
+/// A decoder over `data`, a chunk of encoding `enc`.
+pub(crate) fn chunk_iter(enc: Encoding, data: &[u8]) -> ChunkIter<'_> {
+    match enc {
+        Encoding::Xor => XorIterator::new(data),
+    }
+}
+
 pub(crate) const INDEX_MAGIC: [u8; 4] = *b"EMBI";
 pub(crate) const CHUNKS_MAGIC: [u8; 4] = *b"EMBC";
 pub(crate) const TOMBSTONES_MAGIC: [u8; 4] = *b"EMBT";
@@ -462,8 +473,8 @@ impl Block {
         for i in 0..b.index.num_series {
             let (_, metas) = b.index.series(i)?;
             for m in metas {
-                let (_, data) = b.chunk(m.r)?;
-                let mut it = XorIterator::new(data);
+                let (enc, data) = b.chunk(m.r)?;
+                let mut it = chunk_iter(enc, data);
                 while it.next().is_some() {}
                 if it.chunk_error().is_some() {
                     return Err(b.chunk_err(m.r, "chunk data does not decode"));
@@ -631,7 +642,7 @@ struct BlockIter<'a> {
     s: &'a BlockSeries,
     deleted: &'a [(Timestamp, Timestamp)],
     next_chunk: usize,
-    cur: Option<XorIterator<'a>>,
+    cur: Option<ChunkIter<'a>>,
     at: Option<Point>,
     err: Option<StorageError>,
     done: bool,
@@ -670,7 +681,7 @@ impl SampleIterator for BlockIter<'_> {
             let Some(m) = self.s.chunks.get(self.next_chunk) else { return self.finish() };
             self.next_chunk += 1;
             match self.s.block.chunk(m.r) {
-                Ok((Encoding::Xor, data)) => self.cur = Some(XorIterator::new(data)),
+                Ok((enc, data)) => self.cur = Some(chunk_iter(enc, data)),
                 Err(_) => {
                     self.err = Some(storage_err(&self.s.block));
                     return self.finish();

@@ -59,6 +59,11 @@ impl Head {
         Some(SeriesRef(id as u64))
     }
 
+    /// Refuses appends older than `t` from now on (as truncation does) without dropping data.
+    pub(crate) fn set_min_valid_time(&self, t: Timestamp) {
+        self.inner.min_valid_t.fetch_max(t, Ordering::AcqRel);
+    }
+
     /// Every series with its labels and the chunks lying wholly in `[mint, maxt]`
     /// (chunks are cut at chunk-range boundaries, so an aligned range gets whole chunks),
     /// sorted by labels. Out-of-order samples are not included.
@@ -66,23 +71,19 @@ impl Head {
         let h = &*self.inner;
         let mut out = Vec::new();
         for s in h.all_series() {
-            let inner = s.inner.lock();
-            let mut chunks: Vec<ChunkOut> = inner
+            let mut inner = s.inner.lock();
+            // An open chunk wholly inside the range is closed first, so it is handed out
+            // with its encoding like any other (the series continues in a new chunk).
+            if inner.open.as_ref().is_some_and(|o| o.enc.num_samples() > 0 && o.min_t >= mint && o.enc.last_t() <= maxt)
+            {
+                inner.cut();
+            }
+            let chunks: Vec<ChunkOut> = inner
                 .chunks
                 .iter()
                 .filter(|c| c.min_t >= mint && c.max_t <= maxt)
                 .map(|c| ChunkOut { min_t: c.min_t, max_t: c.max_t, encoding: c.encoding, data: Arc::clone(&c.data) })
                 .collect();
-            if let Some(o) = &inner.open {
-                if o.enc.num_samples() > 0 && o.min_t >= mint && o.enc.last_t() <= maxt {
-                    chunks.push(ChunkOut {
-                        min_t: o.min_t,
-                        max_t: o.enc.last_t(),
-                        encoding: Encoding::Xor,
-                        data: Arc::from(o.enc.bytes()),
-                    });
-                }
-            }
             drop(inner);
             if !chunks.is_empty() {
                 out.push((h.labels_of(&s), chunks));

@@ -553,6 +553,15 @@ impl Wal {
     /// deleted only after it.
     pub fn checkpoint(&self, mint: i64, keep: impl Fn(u64) -> bool) -> Result<CheckpointStats> {
         let upto = self.cut()?;
+        self.checkpoint_upto(upto, mint, keep)
+    }
+
+    /// [`Wal::checkpoint`] of the segments up to `upto`, which must be closed (see
+    /// [`Wal::cut`]); writes continue meanwhile.
+    pub fn checkpoint_upto(&self, upto: u64, mint: i64, keep: impl Fn(u64) -> bool) -> Result<CheckpointStats> {
+        if upto >= self.current_segment() {
+            return Err(Error::new(ErrorKind::Invalid("checkpoint of the segment being written")));
+        }
         let dir = self.dir();
         let opts = self.shared.state.lock().opts;
         let mut stats = CheckpointStats::default();

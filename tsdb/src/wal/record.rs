@@ -314,6 +314,19 @@ mod tests {
         assert_eq!(one(&out), Record::Samples(samples));
     }
 
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn compressed_records_are_flagged_and_smaller() {
+        let samples: Vec<RefSample> =
+            (0..1000).map(|i| RefSample { r: 7 + i % 100, t: 1_700_000_000_000, v: 42f64.to_bits() }).collect();
+        let (mut plain, mut packed) = (Vec::new(), Vec::new());
+        Encoder::new(false).samples(&samples, &mut plain);
+        Encoder::new(true).samples(&samples, &mut packed);
+        assert_eq!(packed[0], RecordType::Samples as u8 | COMPRESSED);
+        assert!(packed.len() * 4 < plain.len(), "{} vs {}", packed.len(), plain.len());
+        assert_eq!(one(&packed), Record::Samples(samples));
+    }
+
     proptest! {
         #[test]
         fn samples_and_tombstones_round_trip(
