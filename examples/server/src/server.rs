@@ -214,6 +214,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/status/config", get(status_config))
         .route("/api/v1/status/tsdb", get(status_tsdb))
         .route("/api/v1/targets", get(targets))
+        .route("/api/v1/admin/tsdb/delete_series", post(delete_series).put(delete_series))
+        .route("/api/v1/admin/tsdb/snapshot", post(snapshot).put(snapshot))
         .fallback(not_found)
         .with_state(app)
 }
@@ -457,6 +459,50 @@ async fn status_tsdb(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
     Ok(ApiSuccess::new(d))
 }
 
+fn admin_enabled(app: &App) -> Result<(), ApiError> {
+    if app.opts.enable_admin_api { Ok(()) } else { Err(ApiError::new(ErrorType::Unavailable, "admin APIs disabled")) }
+}
+
+async fn delete_series(State(app): Shared, RawQuery(q): RawQuery, body: String) -> Response {
+    if let Err(e) = admin_enabled(&app) {
+        return e.into_response();
+    }
+    let p = params(&Method::POST, q, &body);
+    let run = move || -> Result<(), ApiError> {
+        let selectors = p.all("match[]");
+        if selectors.is_empty() {
+            return Err(ApiError::bad_data("no match[] parameter provided"));
+        }
+        let sets = api::parse_match_params(&selectors)?;
+        let start = p.time_or("start", crate::web::params::MIN_TIME_MS)?;
+        let end = p.time_or("end", crate::web::params::MAX_TIME_MS)?;
+        for m in &sets {
+            app.db.delete(start, end, m).map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+        }
+        Ok(())
+    };
+    match blocking(run).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn snapshot(State(app): Shared) -> ApiResult {
+    admin_enabled(&app)?;
+    blocking(move || {
+        let now = jiff::Timestamp::now();
+        let name =
+            format!("{}-{:016x}", now.strftime("%Y%m%dT%H%M%SZ"), now.as_nanosecond() as u64 ^ 0x9e37_79b9_7f4a_7c15);
+        let dir = app.db.dir().join("snapshots").join(&name);
+        app.db.snapshot(&dir).map_err(|e| ApiError::new(ErrorType::Internal, format!("create snapshot: {e}")))?;
+        let mut d = String::from("{\"name\":");
+        push_str(&mut d, &name);
+        d.push('}');
+        Ok(ApiSuccess::new(d))
+    })
+    .await
+}
+
 async fn targets(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
     let p = Params::new(q.as_deref(), None);
     let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
@@ -513,7 +559,7 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
                 .map_err(|e| e.to_string())?
         }
     };
-    let mut builder = Db::builder(&opts.tsdb_path);
+    let mut builder = Db::builder(&opts.tsdb_path).compact_every(Duration::from_secs(60));
     if let Some(r) = &opts.retention_time {
         let ms = ember_promql::series::parse_duration_ms(r)
             .filter(|ms| *ms > 0)

@@ -174,6 +174,10 @@ fn scrapes_itself_and_keeps_data_across_restart() {
         let (code, body) = get(&s.addr, "/api/v1/query?query=sum(");
         assert_eq!(code, 400, "{body}");
         assert!(body.contains(r#""errorType":"bad_data""#), "{body}");
+        // Admin API is off by default.
+        let (code, body) = http(&s.addr, "POST", "/api/v1/admin/tsdb/snapshot", "");
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("admin APIs disabled"), "{body}");
         let (code, body) = get(&s.addr, "/api/v1/targets?state=active");
         assert_eq!(code, 200);
         assert!(body.contains(r#""health":"up""#), "{body}");
@@ -187,4 +191,21 @@ fn scrapes_itself_and_keeps_data_across_restart() {
     let s = start(&[], dir.path());
     let (_, body) = get(&s.addr, "/api/v1/series?match[]=up");
     assert!(body.contains(&want(&first_addr)), "data kept across restart: {body}");
+}
+
+#[test]
+fn admin_api_deletes_and_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&["--web.enable-admin-api"], dir.path());
+    assert!(eventually(20, || get(&s.addr, "/api/v1/query?query=up").1.contains(r#","1"]"#)), "own target scraped");
+    let (code, body) = http(&s.addr, "POST", "/api/v1/admin/tsdb/delete_series", "match[]=up");
+    assert_eq!(code, 204, "{body}");
+    let (_, body) = get(&s.addr, "/api/v1/query?query=up");
+    assert!(!body.contains(r#""__name__":"up""#) || body.contains(r#"[]"#), "deleted: {body}");
+    let (code, body) = http(&s.addr, "POST", "/api/v1/admin/tsdb/delete_series", "");
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = http(&s.addr, "POST", "/api/v1/admin/tsdb/snapshot", "");
+    assert_eq!(code, 200, "{body}");
+    let name = body.split(r#""name":""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    assert!(dir.path().join("data/snapshots").join(&name).is_dir(), "{body}");
 }
