@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use ember_exposition::Timestamp;
 use parking_lot::Mutex;
 
-use crate::chunks::{Encoding, XorEncoder, XorIterator};
+use crate::chunks::{ChunkEncoder, ChunkIterator, Encoding};
 use crate::storage::{Metadata, Point, SampleIterator, StorageError, Value};
 
 /// A closed chunk.
@@ -25,7 +25,7 @@ pub(crate) struct OpenChunk {
     /// Samples with `t >= end` go to a new chunk (chunk-range boundary, for blocks).
     pub(crate) end: Timestamp,
     pub(crate) first_ordinal: u64,
-    pub(crate) enc: XorEncoder,
+    pub(crate) enc: ChunkEncoder,
 }
 
 /// A series in the head. `repr(C)` keeps what an append reads (`max_t`, `id`) on the
@@ -118,7 +118,7 @@ impl SeriesInner {
                 min_t: t,
                 end,
                 first_ordinal: self.appended,
-                enc: XorEncoder::with_capacity(samples_per_chunk as usize + 32),
+                enc: ChunkEncoder::with_capacity(samples_per_chunk as usize + 32),
             });
         }
         if let Some(o) = &mut self.open {
@@ -137,7 +137,7 @@ impl SeriesInner {
                     min_t: o.min_t,
                     max_t,
                     first_ordinal: o.first_ordinal,
-                    encoding: Encoding::Xor,
+                    encoding: o.enc.encoding(),
                     data: Arc::from(o.enc.bytes()),
                 });
             }
@@ -195,7 +195,7 @@ impl SeriesInner {
             if o.first_ordinal < visible && o.min_t <= maxt && o.enc.last_t() >= mint {
                 let limit = (visible - o.first_ordinal).min(u16::MAX as u64) as u16;
                 let max_t = if limit == o.enc.num_samples() { o.enc.last_t() } else { Timestamp::MAX };
-                chunks.push(ChunkSnap { encoding: Encoding::Xor, max_t, limit, data: Arc::from(o.enc.bytes()) });
+                chunks.push(ChunkSnap { encoding: o.enc.encoding(), max_t, limit, data: Arc::from(o.enc.bytes()) });
             }
         }
         let ooo = self
@@ -233,7 +233,7 @@ impl Snapshot {
 pub(crate) struct ChunksIterator<'a> {
     chunks: &'a [ChunkSnap],
     next_chunk: usize,
-    cur: Option<XorIterator<'a>>,
+    cur: Option<ChunkIterator<'a>>,
     mint: Timestamp,
     maxt: Timestamp,
     at: Option<Point>,
@@ -248,9 +248,7 @@ impl<'a> ChunksIterator<'a> {
     fn open_next(&mut self) -> bool {
         match self.chunks.get(self.next_chunk) {
             Some(c) => {
-                self.cur = Some(match c.encoding {
-                    Encoding::Xor => XorIterator::with_limit(&c.data, c.limit),
-                });
+                self.cur = Some(ChunkIterator::with_limit(c.encoding, &c.data, c.limit));
                 self.next_chunk += 1;
                 true
             }
