@@ -145,6 +145,13 @@ impl DecimalEncoder {
         self.num
     }
 
+    /// Empties the chunk, keeping its allocation.
+    pub fn reset(&mut self) {
+        self.w.reset(&[0; HEADER]);
+        self.num = 0;
+        self.scale = 0;
+    }
+
     /// The decimal digits after the point every value of the chunk has.
     pub fn scale(&self) -> u8 {
         self.scale
@@ -365,6 +372,18 @@ impl ChunkEncoder {
     /// An empty XOR chunk (for callers that know the values are not decimals).
     pub fn xor_with_capacity(bytes: usize) -> Self {
         ChunkEncoder::Xor(XorEncoder::with_capacity(bytes))
+    }
+
+    /// Empties the chunk (decimal again), keeping an allocation for the bytes.
+    pub fn reset(&mut self) {
+        match self {
+            ChunkEncoder::Decimal(d) => d.reset(),
+            ChunkEncoder::Xor(x) => {
+                let mut w = std::mem::take(x).into_writer();
+                w.reset(&[0; HEADER]);
+                *self = ChunkEncoder::Decimal(DecimalEncoder { w, ..DecimalEncoder::with_capacity(0) });
+            }
+        }
     }
 
     /// The encoding of the bytes as they are now.

@@ -115,6 +115,11 @@ impl XorEncoder {
         self.w.bytes()
     }
 
+    /// Consumes the encoder, returning its writer (to reuse the allocation).
+    pub(super) fn into_writer(self) -> BitWriter {
+        self.w
+    }
+
     /// Consumes the encoder, returning the chunk bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         self.w.into_bytes()
