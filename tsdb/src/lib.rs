@@ -54,8 +54,9 @@
 //! union of a few, `prefix.*` a union over a range of the sorted values, `.*` nothing at
 //! all; only other regexes test each value of their label, never each series.
 //!
-//! `unsafe` is not used yet (`unsafe_code` is denied until a bench shows it pays, and
-//! `clippy::undocumented_unsafe_blocks` applies then).
+//! `unsafe_code` is denied except where a bench showed it pays, allowed block by block
+//! with a `SAFETY` comment: one cache prefetch hint in the head's commit loop (about +15 %
+//! samples/s in `head_append`).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
