@@ -47,9 +47,14 @@ fn decode_k(k: i64, scale: u8) -> f64 {
 /// `k` with `k / 10^scale == v` bit for bit, if there is one within ±2^53.
 #[inline]
 fn encode_k(v: f64, scale: u8) -> Option<i64> {
-    let k = (v * POW10[scale as usize]).round();
-    // NaN and infinities fail the range check.
-    (k.abs() < K_LIMIT as f64).then_some(k as i64).filter(|&k| decode_k(k, scale).to_bits() == v.to_bits())
+    let x = v * POW10[scale as usize];
+    // NaN and infinities fail the range check. Rounding by adding a half (no libm call):
+    // any `k` that decodes to `v` exactly will do, and the check below decides.
+    if x.is_nan() || x.abs() >= K_LIMIT as f64 {
+        return None;
+    }
+    let k = (x + 0.5f64.copysign(x)) as i64;
+    (decode_k(k, scale).to_bits() == v.to_bits()).then_some(k)
 }
 
 /// The smallest scale at least `from` at which `v` fits.

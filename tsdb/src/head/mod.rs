@@ -5,8 +5,10 @@
 //! - Label strings are interned once in a symbol table; a series holds `u32` pairs.
 //! - An inverted index maps label name → value → series ids as roaring bitmaps; matchers
 //!   are evaluated by bitmap algebra, with fast paths for `a|b|c`, `prefix.*`, `.*`, `.+`.
-//! - Samples go into XOR chunks of up to 120 samples (configurable), cut at chunk-range
+//! - Samples go into chunks of up to 120 samples (configurable), cut at chunk-range
 //!   boundaries so later blocks get whole chunks; closed chunks are shared with readers.
+//!   A chunk is decimal (scaled integers) while its values are short decimals, else XOR
+//!   ([`crate::chunks::ChunkEncoder`]).
 //!
 //! **Isolation.** A commit holds a shared gate while it writes its batch and takes a
 //! commit sequence number; creating a querier takes the gate exclusively for an instant
