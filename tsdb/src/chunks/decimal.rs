@@ -48,12 +48,15 @@ fn decode_k(k: i64, scale: u8) -> f64 {
 #[inline]
 fn encode_k(v: f64, scale: u8) -> Option<i64> {
     let x = v * POW10[scale as usize];
-    // NaN and infinities fail the range check. Rounding by adding a half (no libm call):
-    // any `k` that decodes to `v` exactly will do, and the check below decides.
+    // NaN and infinities fail the range check.
     if x.is_nan() || x.abs() >= K_LIMIT as f64 {
         return None;
     }
-    let k = (x + 0.5f64.copysign(x)) as i64;
+    // Rounds to nearest by truncating (no libm call); `x - t` is exact below 2^53. Any `k`
+    // that decodes to `v` exactly will do, and the check below decides.
+    let t = x as i64;
+    let frac = x - t as f64;
+    let k = t + (frac >= 0.5) as i64 - (frac <= -0.5) as i64;
     (decode_k(k, scale).to_bits() == v.to_bits()).then_some(k)
 }
 
@@ -666,6 +669,16 @@ mod tests {
             let samples: Vec<(i64, f64)> =
                 ks.iter().enumerate().map(|(i, &k)| (i as i64 * 15_000, decode_k(k, scale))).collect();
             prop_assert_eq!(check(&samples), Encoding::Decimal);
+        }
+
+        #[test]
+        fn encode_k_agrees_with_libm_round(v in value(), scale in 0u8..=MAX_SCALE, mul in 0.0f64..1e6) {
+            let naive = |v: f64| {
+                let k = (v * POW10[scale as usize]).round();
+                (k.abs() < K_LIMIT as f64).then_some(k as i64).filter(|&k| decode_k(k, scale).to_bits() == v.to_bits())
+            };
+            prop_assert_eq!(encode_k(v, scale), naive(v));
+            prop_assert_eq!(encode_k(v * mul, scale), naive(v * mul));
         }
 
         #[test]
