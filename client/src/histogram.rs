@@ -166,9 +166,14 @@ impl Histogram {
     #[inline]
     fn bucket_index(&self, v: f64) -> usize {
         let b = &self.core.buckets.bounds;
-        if b.len() <= 16 {
-            // NaN compares false everywhere and lands in +Inf, as in Prometheus's clients.
-            b.iter().position(|&u| v <= u).unwrap_or(b.len())
+        // NaN lands in +Inf, as in Prometheus's clients.
+        if v.is_nan() {
+            return b.len();
+        }
+        if b.len() <= 32 {
+            // Bounds increase strictly, so the bucket is the number of bounds below `v`:
+            // counted without branches (a search's exit branch mispredicts on varied values).
+            b.iter().map(|&u| (u < v) as usize).sum()
         } else {
             b.partition_point(|&u| u < v)
         }
@@ -286,6 +291,24 @@ mod tests {
                 assert_eq!(counts, vec![2000, 1000, 1000]);
             } else {
                 assert_eq!(&counts[..4], &[1000, 1000, 1000, 1000]);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bucket_index_is_the_first_bound_not_below(
+            mut bounds in proptest::collection::vec(-1e3f64..1e3, 1..60),
+            vs in proptest::collection::vec(proptest::prop_oneof![-2e3f64..2e3, proptest::strategy::Just(f64::NAN),
+                proptest::strategy::Just(f64::INFINITY), proptest::strategy::Just(f64::NEG_INFINITY)], 1..20),
+        ) {
+            bounds.sort_by(f64::total_cmp);
+            bounds.dedup();
+            let h = Histogram::new(&Buckets::new(bounds.iter().copied()).unwrap());
+            for v in vs.into_iter().chain(bounds.iter().copied()) {
+                // Prometheus: the first bucket whose upper bound is >= v; NaN goes to +Inf.
+                let naive = bounds.iter().position(|&u| v <= u).unwrap_or(bounds.len());
+                proptest::prop_assert_eq!(h.bucket_index(v), naive, "{} in {:?}", v, bounds);
             }
         }
     }
