@@ -205,16 +205,25 @@ impl Histogram {
         self.observe_at(self.bucket_index(v), v);
     }
 
-    #[inline]
+    #[inline(always)]
     fn observe_at(&self, bucket: usize, v: f64) {
         let c = &*self.core;
         let n = c.buckets.bounds.len();
-        let shard = c.shards.get_or(|| Shard::new(n + 2));
+        let shard = match c.shards.get() {
+            Some(s) => s,
+            None => self.new_shard(),
+        };
         // This thread is the shard's only writer: a load and a store cannot lose an update.
         let count = shard.cell(bucket);
         count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
         let sum = shard.cell(n + 1);
         sum.store((f64::from_bits(sum.load(Relaxed)) + v).to_bits(), Relaxed);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_shard(&self) -> &Shard {
+        self.core.shards.get_or(|| Shard::new(self.core.buckets.bounds.len() + 2))
     }
 
     /// Records one observation and keeps an exemplar for its bucket.
