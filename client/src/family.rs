@@ -4,8 +4,8 @@
 //! thread (the `thread_local` crate's per-object storage), a small cache of the children
 //! that thread has used, keyed by the hash of the label values and validated by the
 //! family's *generation*, which every removal bumps. A lookup of a child
-//! the thread has seen before is therefore a hash of the values, a probe of a thread-local
-//! table, a string comparison and one atomic load: no lock and no reference-count traffic
+//! the thread has seen before is therefore a hash of the values, at most two slots of a
+//! thread-local two-way set-associative table, a string comparison and one atomic load: no lock and no reference-count traffic
 //! on shared cache lines. The price: the handle it returns, [`Child`], is tied to the thread
 //! (`!Send`); [`Family::handle`] gives a `Send` clone of the metric for keeping.
 
@@ -28,8 +28,10 @@ use crate::error::{ErrorKind, Result, check_label_names};
 /// The default cap on children per family.
 pub const DEFAULT_MAX_CHILDREN: usize = 10_000;
 
-/// A thread's cache of one family holds at most this many children before it is emptied.
+/// A thread's cache of one family has at most this many slots.
 const MAX_CACHED: usize = 4096;
+/// Slots of a thread's cache when it is created.
+const MIN_CACHED: usize = 16;
 
 /// A family of metrics of type `C`, one child per combination of label values.
 ///
@@ -61,9 +63,50 @@ struct Inner<C: Send + Sync + 'static> {
     cache: ThreadLocal<RefCell<ThreadCache<C>>>,
 }
 
+/// A two-way set-associative cache: the child with hash `h` sits in slot `2i` or `2i + 1`,
+/// `i = h & (sets - 1)`, so a hit is two compares at most and no probing loop. An insert
+/// into a full set doubles the table (up to [`MAX_CACHED`] slots), then evicts.
 struct ThreadCache<C> {
     generation: u64,
-    table: HashTable<Local<C>>,
+    slots: Box<[Option<Local<C>>]>,
+}
+
+impl<C> ThreadCache<C> {
+    fn new(generation: u64, len: usize) -> Self {
+        ThreadCache { generation, slots: (0..len).map(|_| None).collect() }
+    }
+
+    #[inline(always)]
+    fn set(&self, hash: u64) -> usize {
+        (hash as usize & (self.slots.len() / 2 - 1)) * 2
+    }
+
+    #[inline(always)]
+    fn find(&self, hash: u64, values: &[&str]) -> Option<&C> {
+        let i = self.set(hash);
+        let hit = |l: &Local<C>| l.hash == hash && key_matches(&l.key, values);
+        match (&self.slots[i], &self.slots[i + 1]) {
+            (Some(l), _) if hit(l) => Some(&l.metric),
+            (_, Some(l)) if hit(l) => Some(&l.metric),
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, local: Local<C>) {
+        let i = self.set(local.hash);
+        if self.slots[i].is_some() && self.slots[i + 1].is_some() && self.slots.len() < MAX_CACHED {
+            let old = std::mem::replace(self, ThreadCache::new(self.generation, self.slots.len() * 2));
+            for l in old.slots.into_vec().into_iter().flatten() {
+                self.insert(l);
+            }
+            return self.insert(local);
+        }
+        // The newest goes first; the one it displaces moves to the second way.
+        let displaced = self.slots[i].replace(local);
+        if displaced.is_some() {
+            self.slots[i + 1] = displaced;
+        }
+    }
 }
 
 struct Children<C> {
@@ -281,26 +324,21 @@ impl<C: Metric + Clone> Family<C> {
         if cache.generation != inner.generation.load(Ordering::Acquire) {
             return None;
         }
-        Ref::filter_map(cache, |c| {
-            c.table.find(hash, |l| l.hash == hash && key_matches(&l.key, values)).map(|l| &l.metric)
-        })
-        .ok()
+        Ref::filter_map(cache, |c| c.find(hash, values)).ok()
     }
 
     #[cold]
     fn get_slow(&self, values: &[&str], hash: u64) -> Result<Child<'_, C>> {
         let (entry, generation) = self.shared_entry(values, hash)?;
         let metric = entry.metric.clone();
-        let cell = self.inner.cache.get_or(|| RefCell::new(ThreadCache { generation, table: HashTable::new() }));
+        let cell = self.inner.cache.get_or(|| RefCell::new(ThreadCache::new(generation, MIN_CACHED)));
         // Busy when this thread still holds a child of this family: then skip the cache.
         if let Ok(mut cache) = cell.try_borrow_mut() {
-            if cache.generation != generation || cache.table.len() >= MAX_CACHED {
+            if cache.generation != generation {
                 // A removal happened since this thread filled its cache: start over.
-                cache.table.clear();
-                cache.generation = generation;
+                *cache = ThreadCache::new(generation, MIN_CACHED);
             }
-            let local = Local { hash, key: flat_key(values), metric: metric.clone() };
-            cache.table.insert_unique(hash, local, |l| l.hash);
+            cache.insert(Local { hash, key: flat_key(values), metric: metric.clone() });
         }
         Ok(Child(Repr::Owned(metric)))
     }
@@ -595,6 +633,23 @@ mod tests {
         f.get(&["x"]).unwrap().inc();
         assert_eq!(f.handle(&["x"]).unwrap().get(), 1, "a removed child came back from a cache");
         assert_eq!(before.get(), 2);
+    }
+
+    #[test]
+    fn thread_cache_grows_and_evicts_without_mixing_children() {
+        // More children than the cache has slots: some lookups miss and refill it.
+        let f = Family::<Counter>::new(&["a"]).unwrap();
+        let n = MAX_CACHED + 1000;
+        for round in 0..3 {
+            for i in 0..n {
+                f.with_label_values(&[&i.to_string()]).inc_by(i as u64 + 1);
+            }
+            let c = f.get(&["7"]).unwrap();
+            assert_eq!(c.get(), 8 * (round + 1));
+        }
+        for i in (0..n).step_by(97) {
+            assert_eq!(f.handle(&[&i.to_string()]).unwrap().get(), 3 * (i as u64 + 1), "{i}");
+        }
     }
 
     #[test]

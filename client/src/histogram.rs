@@ -1,7 +1,9 @@
-//! [`Histogram`]: classic cumulative buckets, striped per thread.
+//! [`Histogram`]: classic cumulative buckets, sharded per thread.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use thread_local::ThreadLocal;
 
 use ember_exposition::MetricType;
 
@@ -9,7 +11,6 @@ use crate::encode::{Metric, MetricEncoder};
 use crate::error::{ErrorKind, Result};
 use crate::exemplar::{ExemplarSlot, now_seconds};
 use crate::number::write_f64;
-use crate::stripe;
 
 /// Prometheus's default buckets, for latencies in seconds.
 pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -92,20 +93,35 @@ impl Buckets {
     }
 }
 
-/// 128 bytes: two cache lines, so adjacent-line prefetch does not couple stripes either.
+/// 128 bytes: two cache lines, so adjacent-line prefetch does not couple shards either.
 #[repr(align(128))]
 #[derive(Default)]
 struct Line([AtomicU64; 16]);
 
+/// One thread's cells: the bucket counts (`+Inf` last), then the sum's bits. Only its own
+/// thread writes them (a thread that exits leaves them to the next thread given its id).
+struct Shard(Box<[Line]>);
+
+impl Shard {
+    fn new(cells: usize) -> Self {
+        Shard((0..cells.div_ceil(16)).map(|_| Line::default()).collect())
+    }
+
+    #[inline]
+    fn cell(&self, i: usize) -> &AtomicU64 {
+        &self.0[i / 16].0[i % 16]
+    }
+}
+
 /// A histogram with classic buckets.
 ///
-/// Counts are kept per bucket (not cumulative) in a few stripes of cache-line-aligned
-/// cells; a thread writes to its own stripe and moves to another when it sees contention, so
-/// two threads observing the same histogram do not bounce a cache line between cores.
-/// `observe` is a bucket search, one `fetch_add` and one uncontended compare-and-swap for
-/// the sum. A scrape adds the stripes up; `_count` is the sum of the buckets, so `_count` and
-/// `_bucket{le="+Inf"}` always agree, while `_sum` may miss observations that are in flight
-/// during the scrape.
+/// Counts are kept per bucket (not cumulative) in one shard of cache-line-aligned cells
+/// per thread that observes. A shard has a single writer, so `observe` needs no
+/// read-modify-write instruction at all: a branchless bucket count, then a load and a
+/// store for the bucket and for the sum; threads observing the same histogram never share
+/// a cache line. A scrape adds the shards up; `_count` is the sum of the buckets, so
+/// `_count` and `_bucket{le="+Inf"}` always agree, while `_sum` may miss observations that
+/// are in flight during the scrape.
 #[derive(Clone)]
 pub struct Histogram {
     core: Arc<HistogramCore>,
@@ -113,10 +129,7 @@ pub struct Histogram {
 
 struct HistogramCore {
     buckets: Buckets,
-    lines: Box<[Line]>,
-    /// Lines per stripe; a stripe holds the bucket counts (`+Inf` last) then the sum's bits.
-    per_stripe: usize,
-    stripe_mask: usize,
+    shards: ThreadLocal<Shard>,
     created: f64,
     exemplars: Box<[ExemplarSlot]>,
 }
@@ -139,24 +152,31 @@ impl Default for Histogram {
 }
 
 impl HistogramCore {
-    #[inline]
-    fn cell(&self, stripe: usize, i: usize) -> &AtomicU64 {
-        &self.lines[stripe * self.per_stripe + i / 16].0[i % 16]
+    /// The bucket counts (`+Inf` last) and the sum, added over the shards; the sum is read
+    /// first, so the counts include at least the observations it does.
+    fn totals(&self) -> (Vec<u64>, f64) {
+        let n = self.buckets.bounds.len() + 1;
+        let mut sum = 0.0;
+        for shard in self.shards.iter() {
+            sum += f64::from_bits(shard.cell(n).load(Relaxed));
+        }
+        let mut counts = vec![0u64; n];
+        for shard in self.shards.iter() {
+            for (i, slot) in counts.iter_mut().enumerate() {
+                *slot = slot.wrapping_add(shard.cell(i).load(Relaxed));
+            }
+        }
+        (counts, sum)
     }
 }
 
 impl Histogram {
     /// A histogram with these buckets.
     pub fn new(buckets: &Buckets) -> Self {
-        let cells = buckets.bounds.len() + 2;
-        let per_stripe = cells.div_ceil(16);
-        let stripes = stripe::stripes();
         Histogram {
             core: Arc::new(HistogramCore {
                 buckets: buckets.clone(),
-                lines: (0..per_stripe * stripes).map(|_| Line::default()).collect(),
-                per_stripe,
-                stripe_mask: stripes - 1,
+                shards: ThreadLocal::new(),
                 created: now_seconds(),
                 exemplars: (0..=buckets.bounds.len()).map(|_| ExemplarSlot::default()).collect(),
             }),
@@ -166,9 +186,14 @@ impl Histogram {
     #[inline]
     fn bucket_index(&self, v: f64) -> usize {
         let b = &self.core.buckets.bounds;
-        if b.len() <= 16 {
-            // NaN compares false everywhere and lands in +Inf, as in Prometheus's clients.
-            b.iter().position(|&u| v <= u).unwrap_or(b.len())
+        // NaN lands in +Inf, as in Prometheus's clients.
+        if v.is_nan() {
+            return b.len();
+        }
+        if b.len() <= 32 {
+            // Bounds increase strictly, so the bucket is the number of bounds below `v`:
+            // counted without branches (a search's exit branch mispredicts on varied values).
+            b.iter().map(|&u| (u < v) as usize).sum()
         } else {
             b.partition_point(|&u| u < v)
         }
@@ -180,17 +205,25 @@ impl Histogram {
         self.observe_at(self.bucket_index(v), v);
     }
 
-    #[inline]
+    #[inline(always)]
     fn observe_at(&self, bucket: usize, v: f64) {
         let c = &*self.core;
-        let stripe = stripe::probe() as usize & c.stripe_mask;
-        c.cell(stripe, bucket).fetch_add(1, Relaxed);
-        let sum = c.cell(stripe, c.buckets.bounds.len() + 1);
-        let cur = sum.load(Relaxed);
-        if sum.compare_exchange(cur, (f64::from_bits(cur) + v).to_bits(), Relaxed, Relaxed).is_err() {
-            stripe::advance();
-            crate::number::add_f64(sum, v);
-        }
+        let n = c.buckets.bounds.len();
+        let shard = match c.shards.get() {
+            Some(s) => s,
+            None => self.new_shard(),
+        };
+        // This thread is the shard's only writer: a load and a store cannot lose an update.
+        let count = shard.cell(bucket);
+        count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
+        let sum = shard.cell(n + 1);
+        sum.store((f64::from_bits(sum.load(Relaxed)) + v).to_bits(), Relaxed);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_shard(&self) -> &Shard {
+        self.core.shards.get_or(|| Shard::new(self.core.buckets.bounds.len() + 2))
     }
 
     /// Records one observation and keeps an exemplar for its bucket.
@@ -200,19 +233,9 @@ impl Histogram {
         self.core.exemplars[b].set(exemplar, v)
     }
 
-    /// Non-cumulative bucket counts (`+Inf` last) and the sum, added over the stripes.
+    /// Non-cumulative bucket counts (`+Inf` last) and the sum, added over the threads.
     pub fn snapshot(&self) -> (Vec<u64>, f64) {
-        let c = &*self.core;
-        let n = c.buckets.bounds.len() + 1;
-        let mut counts = vec![0u64; n];
-        let mut sum = 0.0;
-        for s in 0..=c.stripe_mask {
-            for (i, slot) in counts.iter_mut().enumerate() {
-                *slot += c.cell(s, i).load(Relaxed);
-            }
-            sum += f64::from_bits(c.cell(s, n).load(Relaxed));
-        }
-        (counts, sum)
+        self.core.totals()
     }
 
     /// The bucket layout.
@@ -228,17 +251,11 @@ impl Metric for Histogram {
 
     fn encode(&self, enc: &mut MetricEncoder<'_>) {
         let c = &*self.core;
-        let n = c.buckets.bounds.len() + 1;
         let om = enc.is_openmetrics();
+        let (counts, sum) = c.totals();
         let mut cumulative = 0u64;
-        let mut sum = 0.0;
-        for s in 0..=c.stripe_mask {
-            sum += f64::from_bits(c.cell(s, n).load(Relaxed));
-        }
-        for i in 0..n {
-            for s in 0..=c.stripe_mask {
-                cumulative += c.cell(s, i).load(Relaxed);
-            }
+        for (i, n) in counts.iter().enumerate() {
+            cumulative = cumulative.wrapping_add(*n);
             let ex = if om { c.exemplars[i].get() } else { None };
             enc.sample_with_exemplar("_bucket", Some(("le", &c.buckets.le[i])), cumulative, ex.as_ref());
         }
@@ -286,6 +303,24 @@ mod tests {
                 assert_eq!(counts, vec![2000, 1000, 1000]);
             } else {
                 assert_eq!(&counts[..4], &[1000, 1000, 1000, 1000]);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bucket_index_is_the_first_bound_not_below(
+            mut bounds in proptest::collection::vec(-1e3f64..1e3, 1..60),
+            vs in proptest::collection::vec(proptest::prop_oneof![-2e3f64..2e3, proptest::strategy::Just(f64::NAN),
+                proptest::strategy::Just(f64::INFINITY), proptest::strategy::Just(f64::NEG_INFINITY)], 1..20),
+        ) {
+            bounds.sort_by(f64::total_cmp);
+            bounds.dedup();
+            let h = Histogram::new(&Buckets::new(bounds.iter().copied()).unwrap());
+            for v in vs.into_iter().chain(bounds.iter().copied()) {
+                // Prometheus: the first bucket whose upper bound is >= v; NaN goes to +Inf.
+                let naive = bounds.iter().position(|&u| v <= u).unwrap_or(bounds.len());
+                proptest::prop_assert_eq!(h.bucket_index(v), naive, "{} in {:?}", v, bounds);
             }
         }
     }

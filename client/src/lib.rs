@@ -47,10 +47,10 @@
 //! second:
 //!
 //! - **Counters and gauges** are one `AtomicU64`: `inc` is a single relaxed `fetch_add`.
-//! - **Histograms** keep non-cumulative bucket counts and the sum in a few *stripes* of
-//!   cache-line-aligned cells ([`Histogram`]); a thread writes its own stripe and moves when it
-//!   sees contention, so two threads observing one histogram do not fight over a cache line.
-//!   The scrape adds the stripes up. `_count` is derived from the buckets, so the two always
+//! - **Histograms** keep non-cumulative bucket counts and the sum in one *shard* of
+//!   cache-line-aligned cells per observing thread ([`Histogram`]). A shard has one writer, so
+//!   an observation is plain loads and stores (no locked instruction), and two threads
+//!   observing one histogram never touch the same cache line. The scrape adds the shards up. `_count` is derived from the buckets, so the two always
 //!   agree; `_sum` is not updated in the same atomic step (no client makes it so without a
 //!   lock or a hot/cold swap that every observation pays for).
 //! - **Labelled lookups** ([`Family`]) hash the `&[&str]` without allocating and find the
@@ -81,7 +81,6 @@ mod histogram;
 mod info;
 mod number;
 mod registry;
-mod stripe;
 mod summary;
 
 pub use counter::Counter;

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ember_tsdb::chunks::{XorEncoder, XorIterator};
+use ember_tsdb::chunks::{ChunkEncoder, XorEncoder, XorIterator};
 use ember_tsdb::storage::SampleIterator;
 
 fn bench(c: &mut Criterion) {
@@ -37,16 +37,38 @@ fn bench(c: &mut Criterion) {
             e.into_bytes()
         })
         .collect();
+    // The head's choice per chunk (decimal when every value is a short decimal, else XOR).
+    let chosen: Vec<usize> = data
+        .iter()
+        .map(|ss| {
+            let mut e = ChunkEncoder::with_capacity(256);
+            for &(t, v) in ss {
+                e.append(t, v);
+            }
+            e.bytes().len()
+        })
+        .collect();
     let bytes: usize = chunks.iter().map(Vec::len).sum();
-    eprintln!("chunk_xor: {samples} samples in {bytes} bytes = {:.3} bytes/sample", bytes as f64 / samples as f64);
-    let mut by_kind: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
-    for (k, c) in kinds.iter().zip(&chunks) {
+    let chosen_bytes: usize = chosen.iter().sum();
+    eprintln!(
+        "chunk_xor: {samples} samples: XOR {:.3} bytes/sample, head's choice (decimal or XOR) {:.3} bytes/sample",
+        bytes as f64 / samples as f64,
+        chosen_bytes as f64 / samples as f64
+    );
+    let mut by_kind: std::collections::BTreeMap<&str, (usize, usize, usize)> = Default::default();
+    for ((k, c), d) in kinds.iter().zip(&chunks).zip(&chosen) {
         let e = by_kind.entry(k).or_default();
         e.0 += 1;
         e.1 += c.len();
+        e.2 += d;
     }
-    for (k, (n, b)) in by_kind {
-        eprintln!("  {k}: {n} series, {:.3} bytes/sample", b as f64 / (n * 120) as f64);
+    for (k, (n, b, d)) in by_kind {
+        eprintln!(
+            "  {k}: {n} series, XOR {:.3} bytes/sample, chosen {:.3}, {:.1} % of XOR bytes",
+            b as f64 / (n * 120) as f64,
+            d as f64 / (n * 120) as f64,
+            100.0 * b as f64 / bytes as f64
+        );
     }
 
     let mut g = c.benchmark_group("chunk_xor");

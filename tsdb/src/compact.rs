@@ -10,7 +10,7 @@ use ember_exposition::{Labels, Timestamp};
 
 use crate::block::writer::{NewBlock, SeriesOut, write_block};
 use crate::block::{Block, BlockMeta};
-use crate::chunks::{Encoding, XorEncoder};
+use crate::chunks::ChunkEncoder;
 use crate::error::{IoContext, Result};
 use crate::head::ChunkOut;
 use crate::storage::Point;
@@ -18,20 +18,21 @@ use crate::storage::Point;
 /// Samples per chunk in merged blocks.
 const SAMPLES_PER_CHUNK: usize = 120;
 
-/// Encodes sorted points into XOR chunks of up to [`SAMPLES_PER_CHUNK`] samples.
+/// Encodes sorted points into chunks of up to [`SAMPLES_PER_CHUNK`] samples, each in the
+/// encoding the head would pick (decimal for short decimals, XOR otherwise).
 pub(crate) fn encode_chunks(points: &[Point]) -> Vec<ChunkOut> {
     points
         .chunks(SAMPLES_PER_CHUNK)
         .map(|run| {
-            let mut e = XorEncoder::with_capacity(run.len() * 2 + 16);
+            let mut e = ChunkEncoder::with_capacity(run.len() * 2 + 16);
             for p in run {
                 e.append(p.t, p.v.as_float().unwrap_or(f64::NAN));
             }
             ChunkOut {
                 min_t: run[0].t,
                 max_t: run[run.len() - 1].t,
-                encoding: Encoding::Xor,
-                data: Arc::from(e.into_bytes()),
+                encoding: e.encoding(),
+                data: Arc::from(e.bytes()),
             }
         })
         .collect()

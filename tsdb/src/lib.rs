@@ -64,7 +64,9 @@
 //! **Unsafe.** Blocks are read through read-only memory maps (no copy: chunk bytes are
 //! decoded straight from the map) and the directory lock is an `flock`; both live in one
 //! private module with `// SAFETY:` comments, `clippy::undocumented_unsafe_blocks` is
-//! denied, and `unsafe_code` is denied everywhere else. The immutability contract: block
+//! denied, and `unsafe_code` is denied everywhere else except one cache prefetch hint in
+//! the head's commit loop (about +15 % samples/s in `head_append`, with its own `SAFETY`
+//! comment). The immutability contract: block
 //! files are never written after they are renamed into place (only `tombstones` is
 //! replaced, by rename), so mapped bytes never change under a reader; every read of them
 //! is bounds-checked.

@@ -385,3 +385,28 @@ fn fanout_and_merge_over_head_and_mem() {
     let got = read(&fan, 0, 5000, &[Matcher::equal("__name__", "up")]);
     assert_eq!(got, [(l, vec![Point::float(1000, 1.0), Point::float(2000, 2.0)])]);
 }
+
+/// Chunks start decimal and switch to XOR at the first value that is not a short decimal;
+/// every value reads back bit for bit, also by a querier opened before the switch.
+#[test]
+fn values_survive_the_decimal_to_xor_switch() {
+    let head = Head::default();
+    let l = labels! {"__name__" => "g"};
+    let values = [12.5, 12.75, 13.0, 1e-9, 0.1 + 0.2, -0.0, STALE_NAN, 7.0, f64::INFINITY, 3.25];
+    let mut r = None;
+    let mut early = None;
+    for (i, v) in values.iter().enumerate() {
+        let mut app = head.appender();
+        r = Some(app.append(r, &l, i as i64 * 15_000, f(*v), NONE).unwrap());
+        app.commit().unwrap();
+        if i == 3 {
+            early = Some(head.querier(0, i64::MAX).unwrap());
+        }
+    }
+    let want: Vec<(i64, u64)> = values.iter().enumerate().map(|(i, v)| (i as i64 * 15_000, v.to_bits())).collect();
+    let got = read(&head, 0, i64::MAX, &[Matcher::equal("__name__", "g")]);
+    assert_eq!(bits(&got[0].1), want);
+    use ember_tsdb::storage::Querier;
+    let set = early.unwrap().select(true, None, &[Matcher::equal("__name__", "g")]).collect_all().unwrap().value;
+    assert_eq!(bits(&collect_points(set[0].iter().as_mut())), want[..4], "a reader keeps its snapshot");
+}

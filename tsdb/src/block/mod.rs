@@ -27,7 +27,7 @@ use ember_exposition::{Label, Labels, Matcher, Timestamp};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
-use crate::chunks::{Encoding, XorIterator};
+use crate::chunks::{ChunkIterator, Encoding};
 use crate::enc::{Decbuf, DecodeError};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::storage::{
@@ -37,13 +37,11 @@ use crate::sys::Mmap;
 
 /// The decoder of a chunk: the one place the durable layer maps an [`Encoding`] to its
 /// iterator (a new encoding in [`crate::chunks`] is added here).
-pub(crate) type ChunkIter<'a> = XorIterator<'a>;
+pub(crate) type ChunkIter<'a> = ChunkIterator<'a>;
 
 /// A decoder over `data`, a chunk of encoding `enc`.
 pub(crate) fn chunk_iter(enc: Encoding, data: &[u8]) -> ChunkIter<'_> {
-    match enc {
-        Encoding::Xor => XorIterator::new(data),
-    }
+    ChunkIterator::with_limit(enc, data, u16::MAX)
 }
 
 pub(crate) const INDEX_MAGIC: [u8; 4] = *b"EMBI";

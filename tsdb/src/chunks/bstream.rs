@@ -22,6 +22,14 @@ impl BitWriter {
         BitWriter { buf, bits: prefix.len() * 8 }
     }
 
+    /// Empties the writer for a new stream after `prefix`, keeping its allocation.
+    pub fn reset(&mut self, prefix: &[u8]) {
+        self.buf.clear();
+        self.buf.extend_from_slice(prefix);
+        self.buf.resize(prefix.len() + SLACK, 0);
+        self.bits = prefix.len() * 8;
+    }
+
     /// The bytes written so far; unused bits of the last byte are zero.
     #[inline]
     pub fn bytes(&self) -> &[u8] {

@@ -7,13 +7,19 @@
 //!
 //! The encoding stores the bits of each `f64`, so every value round-trips exactly,
 //! including NaN payloads (the staleness marker), infinities and `-0.0`.
+//!
+//! The head writes [`Encoding::Decimal`] chunks while every value is a short decimal
+//! (most series: integers and values such as `12345.67`) and XOR otherwise; see
+//! [`ChunkEncoder`]. Decimal chunks are an Ember encoding, not one Prometheus reads.
 
 mod bstream;
+mod decimal;
 mod xor;
 
 use std::fmt;
 
 pub use bstream::{BitReader, BitWriter};
+pub use decimal::{ChunkEncoder, ChunkIterator, DecimalEncoder, DecimalIterator, MAX_SCALE};
 pub use xor::{XorEncoder, XorIterator};
 
 /// A chunk's encoding, as stored in its one-byte tag (Prometheus's numbering).
@@ -23,6 +29,9 @@ pub use xor::{XorEncoder, XorIterator};
 pub enum Encoding {
     /// Float samples, Gorilla XOR.
     Xor = 1,
+    /// Float samples that are all short decimals, as scaled integers (an Ember encoding;
+    /// the tag is outside the range Prometheus uses).
+    Decimal = 0x41,
 }
 
 impl Encoding {
@@ -30,6 +39,7 @@ impl Encoding {
     pub fn from_u8(b: u8) -> Result<Self, ChunkError> {
         match b {
             1 => Ok(Encoding::Xor),
+            0x41 => Ok(Encoding::Decimal),
             other => Err(ChunkError { kind: ChunkErrorKind::UnknownEncoding(other), offset: 0 }),
         }
     }
@@ -48,6 +58,8 @@ pub enum ChunkErrorKind {
     UnknownEncoding(u8),
     /// The data ends before its header says it should.
     Truncated,
+    /// A decimal chunk's scale is larger than [`MAX_SCALE`].
+    BadScale,
 }
 
 /// A chunk that could not be decoded, and the byte offset in the chunk where that showed.
@@ -64,6 +76,7 @@ impl fmt::Display for ChunkError {
         match self.kind {
             ChunkErrorKind::UnknownEncoding(b) => write!(f, "unknown chunk encoding {b}"),
             ChunkErrorKind::Truncated => write!(f, "chunk data truncated at byte {}", self.offset),
+            ChunkErrorKind::BadScale => write!(f, "decimal chunk scale above {MAX_SCALE} at byte {}", self.offset),
         }
     }
 }

@@ -44,6 +44,41 @@ fn bit_range(x: i64, nbits: u32) -> bool {
     -((1i64 << (nbits - 1)) - 1) <= x && x <= 1i64 << (nbits - 1)
 }
 
+/// Writes a timestamp's delta of deltas in Prometheus's variable-width buckets.
+#[inline]
+pub(super) fn write_dod(w: &mut BitWriter, dod: i64) {
+    if dod == 0 {
+        w.write_bit(false);
+    } else if bit_range(dod, 14) {
+        w.write_bits((0b10 << 14) | (dod as u64 & 0x3fff), 16);
+    } else if bit_range(dod, 17) {
+        w.write_bits((0b110 << 17) | (dod as u64 & 0x1_ffff), 20);
+    } else if bit_range(dod, 20) {
+        w.write_bits((0b1110 << 20) | (dod as u64 & 0xf_ffff), 24);
+    } else {
+        w.write_bits(0b1111, 4);
+        w.write_bits(dod as u64, 64);
+    }
+}
+
+/// Reads what [`write_dod`] wrote.
+#[inline]
+pub(super) fn read_dod(r: &mut BitReader<'_>) -> Option<i64> {
+    let mut ones = 0;
+    while ones < 4 && r.read_bit()? {
+        ones += 1;
+    }
+    Some(match ones {
+        0 => 0,
+        4 => r.read_bits(64)? as i64,
+        n => {
+            let sz = [0, 14, 17, 20][n];
+            let bits = r.read_bits(sz)? as i64;
+            if bits > 1i64 << (sz - 1) { bits - (1i64 << sz) } else { bits }
+        }
+    })
+}
+
 impl XorEncoder {
     /// An empty chunk.
     pub fn new() -> Self {
@@ -80,6 +115,11 @@ impl XorEncoder {
         self.w.bytes()
     }
 
+    /// Consumes the encoder, returning its writer (to reuse the allocation).
+    pub(super) fn into_writer(self) -> BitWriter {
+        self.w
+    }
+
     /// Consumes the encoder, returning the chunk bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         self.w.into_bytes()
@@ -113,22 +153,7 @@ impl XorEncoder {
             }
             _ => {
                 let delta = t.wrapping_sub(self.t);
-                let dod = delta.wrapping_sub(self.t_delta);
-                if dod == 0 {
-                    self.w.write_bit(false);
-                } else if bit_range(dod, 14) {
-                    self.w.write_bits(0b10, 2);
-                    self.w.write_bits(dod as u64, 14);
-                } else if bit_range(dod, 17) {
-                    self.w.write_bits(0b110, 3);
-                    self.w.write_bits(dod as u64, 17);
-                } else if bit_range(dod, 20) {
-                    self.w.write_bits(0b1110, 4);
-                    self.w.write_bits(dod as u64, 20);
-                } else {
-                    self.w.write_bits(0b1111, 4);
-                    self.w.write_bits(dod as u64, 64);
-                }
+                write_dod(&mut self.w, delta.wrapping_sub(self.t_delta));
                 self.t_delta = delta;
                 self.write_value(vb);
             }
@@ -229,20 +254,7 @@ impl<'a> XorIterator<'a> {
                 self.read_value()?;
             }
             _ => {
-                let mut ones = 0;
-                while ones < 4 && self.r.read_bit()? {
-                    ones += 1;
-                }
-                let dod = match ones {
-                    0 => 0,
-                    4 => self.r.read_bits(64)? as i64,
-                    n => {
-                        let sz = [0, 14, 17, 20][n];
-                        let bits = self.r.read_bits(sz)? as i64;
-                        if bits > 1i64 << (sz - 1) { bits - (1i64 << sz) } else { bits }
-                    }
-                };
-                self.t_delta = self.t_delta.wrapping_add(dod);
+                self.t_delta = self.t_delta.wrapping_add(read_dod(&mut self.r)?);
                 self.t = self.t.wrapping_add(self.t_delta);
                 self.read_value()?;
             }

@@ -5,8 +5,10 @@
 //! - Label strings are interned once in a symbol table; a series holds `u32` pairs.
 //! - An inverted index maps label name → value → series ids as roaring bitmaps; matchers
 //!   are evaluated by bitmap algebra, with fast paths for `a|b|c`, `prefix.*`, `.*`, `.+`.
-//! - Samples go into XOR chunks of up to 120 samples (configurable), cut at chunk-range
+//! - Samples go into chunks of up to 120 samples (configurable), cut at chunk-range
 //!   boundaries so later blocks get whole chunks; closed chunks are shared with readers.
+//!   A chunk is decimal (scaled integers) while its values are short decimals, else XOR
+//!   ([`crate::chunks::ChunkEncoder`]).
 //!
 //! **Isolation.** A commit holds a shared gate while it writes its batch and takes a
 //! commit sequence number; creating a querier takes the gate exclusively for an instant
@@ -173,6 +175,9 @@ impl Isolation {
         self.readers.lock().keys().next().copied().unwrap_or(u64::MAX)
     }
 }
+
+/// How many samples ahead a commit prefetches series.
+const PREFETCH_AHEAD: usize = 6;
 
 /// One stripe of the id → series map: blocks of consecutive ids, densely.
 type ByIdStripe = Vec<Option<Arc<MemSeries>>>;
@@ -625,23 +630,30 @@ impl HeadAppender {
         }
         let (mut stored, mut dropped) = (0u64, 0u64);
         h.batch_hint.store(pending.len(), Ordering::Relaxed);
-        for p in pending {
-            let mut series = p.series;
+        for (i, p) in pending.iter().enumerate() {
+            // The batch's series are usually not in cache: fetch a few ahead while this one
+            // is written (locked instructions would otherwise wait for each miss in turn).
+            if let Some(ahead) = pending.get(i + PREFETCH_AHEAD) {
+                series::prefetch(&ahead.series);
+            }
+            let successor;
+            let mut series = &p.series;
             let mut inner = series.inner.lock();
             if inner.deleted {
                 // Collected while we held it: store into its successor.
                 drop(inner);
-                let labels = h.labels_of(&series);
+                let labels = h.labels_of(series);
                 match h.get_or_create(&labels) {
-                    Ok((s, _)) => series = s,
+                    Ok((s, _)) => successor = s,
                     Err(_) => {
                         dropped += 1;
                         continue;
                     }
                 }
+                series = &successor;
                 inner = series.inner.lock();
             }
-            let max_t = load_max_t(&series);
+            let max_t = load_max_t(series);
             let ooo_ok = p.t <= max_t && h.ooo_ok(p.t).is_ok();
             match inner.check(max_t, p.t, p.bits, ooo_ok) {
                 Check::InOrder => {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use ember_exposition::Timestamp;
 use parking_lot::Mutex;
 
-use crate::chunks::{Encoding, XorEncoder, XorIterator};
+use crate::chunks::{ChunkEncoder, ChunkIterator, Encoding};
 use crate::storage::{Metadata, Point, SampleIterator, StorageError, Value};
 
 /// A closed chunk.
@@ -25,7 +25,7 @@ pub(crate) struct OpenChunk {
     /// Samples with `t >= end` go to a new chunk (chunk-range boundary, for blocks).
     pub(crate) end: Timestamp,
     pub(crate) first_ordinal: u64,
-    pub(crate) enc: XorEncoder,
+    pub(crate) enc: ChunkEncoder,
 }
 
 /// A series in the head. `repr(C)` keeps what an append reads (`max_t`, `id`) on the
@@ -41,20 +41,22 @@ pub(crate) struct MemSeries {
     pub(crate) inner: Mutex<SeriesInner>,
 }
 
+/// `repr(C)`: what every append touches comes first, so a commit reads few cache lines.
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct SeriesInner {
-    pub(crate) chunks: Vec<HeadChunk>,
-    pub(crate) open: Option<OpenChunk>,
     /// In-order samples ever appended (ordinals survive truncation).
     pub(crate) appended: u64,
+    pub(crate) last_value: u64,
     /// For readers older than recent commits: (commit sequence, ordinal before it).
     pub(crate) txs: Vec<(u64, u64)>,
-    /// Out-of-order samples: (t, value bits, commit sequence), sorted by t.
-    pub(crate) ooo: Vec<(Timestamp, u64, u64)>,
-    pub(crate) last_value: u64,
-    pub(crate) metadata: Option<Arc<Metadata>>,
     /// Collected: appenders holding it re-resolve by labels.
     pub(crate) deleted: bool,
+    pub(crate) open: Option<OpenChunk>,
+    pub(crate) chunks: Vec<HeadChunk>,
+    /// Out-of-order samples: (t, value bits, commit sequence), sorted by t.
+    pub(crate) ooo: Vec<(Timestamp, u64, u64)>,
+    pub(crate) metadata: Option<Arc<Metadata>>,
 }
 
 /// Where a sample at `t` would go, or why it cannot.
@@ -112,14 +114,16 @@ impl SeriesInner {
             None => true,
         };
         if cut {
-            self.cut();
+            // The closed chunk's bytes are copied out; the encoder's buffer is reused.
+            let enc = match self.cut() {
+                Some(mut enc) => {
+                    enc.reset();
+                    enc
+                }
+                None => ChunkEncoder::with_capacity(samples_per_chunk as usize + 32),
+            };
             let end = t.div_euclid(chunk_range).saturating_add(1).saturating_mul(chunk_range);
-            self.open = Some(OpenChunk {
-                min_t: t,
-                end,
-                first_ordinal: self.appended,
-                enc: XorEncoder::with_capacity(samples_per_chunk as usize + 32),
-            });
+            self.open = Some(OpenChunk { min_t: t, end, first_ordinal: self.appended, enc });
         }
         if let Some(o) = &mut self.open {
             o.enc.append(t, f64::from_bits(bits));
@@ -128,20 +132,19 @@ impl SeriesInner {
         self.last_value = bits;
     }
 
-    /// Closes the open chunk, if any.
-    pub(crate) fn cut(&mut self) {
-        if let Some(o) = self.open.take() {
-            if o.enc.num_samples() > 0 {
-                let max_t = o.enc.last_t();
-                self.chunks.push(HeadChunk {
-                    min_t: o.min_t,
-                    max_t,
-                    first_ordinal: o.first_ordinal,
-                    encoding: Encoding::Xor,
-                    data: Arc::from(o.enc.bytes()),
-                });
-            }
+    /// Closes the open chunk, if any; returns its encoder for reuse.
+    pub(crate) fn cut(&mut self) -> Option<ChunkEncoder> {
+        let o = self.open.take()?;
+        if o.enc.num_samples() > 0 {
+            self.chunks.push(HeadChunk {
+                min_t: o.min_t,
+                max_t: o.enc.last_t(),
+                first_ordinal: o.first_ordinal,
+                encoding: o.enc.encoding(),
+                data: Arc::from(o.enc.bytes()),
+            });
         }
+        Some(o.enc)
     }
 
     pub(crate) fn insert_ooo(&mut self, t: Timestamp, bits: u64, seq: u64) {
@@ -195,7 +198,7 @@ impl SeriesInner {
             if o.first_ordinal < visible && o.min_t <= maxt && o.enc.last_t() >= mint {
                 let limit = (visible - o.first_ordinal).min(u16::MAX as u64) as u16;
                 let max_t = if limit == o.enc.num_samples() { o.enc.last_t() } else { Timestamp::MAX };
-                chunks.push(ChunkSnap { encoding: Encoding::Xor, max_t, limit, data: Arc::from(o.enc.bytes()) });
+                chunks.push(ChunkSnap { encoding: o.enc.encoding(), max_t, limit, data: Arc::from(o.enc.bytes()) });
             }
         }
         let ooo = self
@@ -233,7 +236,7 @@ impl Snapshot {
 pub(crate) struct ChunksIterator<'a> {
     chunks: &'a [ChunkSnap],
     next_chunk: usize,
-    cur: Option<XorIterator<'a>>,
+    cur: Option<ChunkIterator<'a>>,
     mint: Timestamp,
     maxt: Timestamp,
     at: Option<Point>,
@@ -248,9 +251,7 @@ impl<'a> ChunksIterator<'a> {
     fn open_next(&mut self) -> bool {
         match self.chunks.get(self.next_chunk) {
             Some(c) => {
-                self.cur = Some(match c.encoding {
-                    Encoding::Xor => XorIterator::with_limit(&c.data, c.limit),
-                });
+                self.cur = Some(ChunkIterator::with_limit(c.encoding, &c.data, c.limit));
                 self.next_chunk += 1;
                 true
             }
@@ -348,4 +349,28 @@ pub(crate) fn float_bits(v: Value) -> Option<u64> {
 
 pub(crate) fn load_max_t(s: &MemSeries) -> Timestamp {
     s.max_t.load(Ordering::Acquire)
+}
+
+/// Asks the CPU to start loading a series' cache lines (a hint; no effect on other targets).
+#[inline(always)]
+pub(crate) fn prefetch(s: &Arc<MemSeries>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // The reference counts sit just before the series; the whole allocation is fetched.
+        let start = (Arc::as_ptr(s) as *const i8).wrapping_sub(16);
+        let len = std::mem::size_of::<MemSeries>() + 16;
+        let mut off = 0;
+        while off < len {
+            #[allow(unsafe_code)]
+            // SAFETY: prefetching is a hint that never faults, whatever the address; the
+            // address here is inside (or one line past) a live allocation anyway.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(off))
+            };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
 }
