@@ -153,11 +153,12 @@ impl DecimalEncoder {
         self.num
     }
 
-    /// Empties the chunk, keeping its allocation.
+    /// Empties the chunk, keeping its allocation. Every piece of predictor state goes back
+    /// to its initial value, so the next chunk decodes on its own.
     pub fn reset(&mut self) {
-        self.w.reset(&[0; HEADER]);
-        self.num = 0;
-        self.scale = 0;
+        let mut w = std::mem::replace(&mut self.w, BitWriter::with_prefix(&[0; HEADER], 0));
+        w.reset(&[0; HEADER]);
+        *self = DecimalEncoder { w, ..DecimalEncoder::with_capacity(0) };
     }
 
     /// The decimal digits after the point every value of the chunk has.
@@ -686,5 +687,32 @@ mod tests {
             let mut it = DecimalIterator::new(&bytes);
             while it.next().is_some() {}
         }
+    }
+}
+
+#[cfg(test)]
+mod reset_tests {
+    use super::*;
+    use crate::storage::SampleIterator;
+
+    /// Regression: `reset` kept the previous chunk's step predictor, so a counter's second
+    /// chunk decoded as a constant after its second sample.
+    #[test]
+    fn reset_encoder_writes_a_chunk_that_decodes_alone() {
+        let mut e = DecimalEncoder::with_capacity(64);
+        for b in 0..120i64 {
+            assert!(e.append(b * 10, (b * 100) as f64));
+        }
+        e.reset();
+        for b in 120..240i64 {
+            assert!(e.append(b * 10, (b * 100) as f64));
+        }
+        let mut it = DecimalIterator::new(e.bytes());
+        let mut b = 120i64;
+        while let Some(p) = it.next() {
+            assert_eq!((p.t, p.v.as_float()), (b * 10, Some((b * 100) as f64)));
+            b += 1;
+        }
+        assert_eq!(b, 240);
     }
 }
