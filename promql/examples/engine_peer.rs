@@ -55,7 +55,18 @@ fn main() {
     if let Some(path) = flag("--openmetrics") {
         let labels = data::series();
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("create file"));
-        let names: Vec<String> = labels.iter().map(|l| l.to_series_string()).collect();
+        // `name{a="b",c="d"}` without spaces, as OpenMetrics parsers want it.
+        let names: Vec<String> = labels
+            .iter()
+            .map(|l| {
+                let pairs: Vec<String> = l
+                    .iter()
+                    .filter(|lb| lb.name != "__name__")
+                    .map(|lb| format!("{}={:?}", lb.name, lb.value))
+                    .collect();
+                format!("{}{{{}}}", l.metric_name().unwrap_or(""), pairs.join(","))
+            })
+            .collect();
         // OpenMetrics wants a family's samples together: one family per metric, by series.
         let mut per_series: Vec<Vec<(i64, f64)>> = vec![Vec::new(); labels.len()];
         data::samples(labels.len(), |j, t, v| per_series[j].push((t, v)));
