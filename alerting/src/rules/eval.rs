@@ -15,7 +15,7 @@ use ember_exposition::{Label, Labels, METRIC_NAME_LABEL, MatchType, Matcher, STA
 use ember_tsdb::storage::{AppendError, Querier, StorageError};
 
 use super::file::{RuleGroup, RuleNode};
-use crate::template::{AlertTemplateData, Context, QuerySample, expand_alert_template};
+use crate::template::{ALERT_TEMPLATE_HEADER, AlertTemplateData, Context, QuerySample, Template, TemplateError};
 
 /// One sample of an instant-query result or of a rule's output.
 #[derive(Debug, Clone, PartialEq)]
@@ -285,6 +285,45 @@ pub struct AlertingRule {
     active: HashMap<Labels, Alert>,
     /// Until `for` state is restored after a restart, no `ALERTS` samples are written.
     restored: bool,
+    /// Label and annotation templates, parsed at the first evaluation.
+    templates: Option<Arc<RuleTemplates>>,
+}
+
+/// A label or annotation value: plain text, a parsed template, or a parse error (reported
+/// on every alert, as Prometheus reports expansion errors).
+#[derive(Debug)]
+enum Expansion {
+    Text(String),
+    Template(Template),
+    Error(TemplateError),
+}
+
+/// An alerting rule's templates, parsed once.
+#[derive(Debug)]
+struct RuleTemplates {
+    labels: Vec<(String, Expansion)>,
+    annotations: Vec<(String, Expansion)>,
+    /// Whether any value is a template (else no template data is built).
+    any: bool,
+}
+
+impl RuleTemplates {
+    fn parse(rule: &str, labels: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>) -> Self {
+        let name = format!("__alert_{rule}");
+        let one = |text: &String| {
+            if !text.contains("{{") {
+                return Expansion::Text(text.clone());
+            }
+            match Template::parse(&name, &format!("{ALERT_TEMPLATE_HEADER}{text}")) {
+                Ok(t) => Expansion::Template(t),
+                Err(e) => Expansion::Error(e),
+            }
+        };
+        let labels: Vec<(String, Expansion)> = labels.iter().map(|(k, v)| (k.clone(), one(v))).collect();
+        let annotations: Vec<(String, Expansion)> = annotations.iter().map(|(k, v)| (k.clone(), one(v))).collect();
+        let any = labels.iter().chain(&annotations).any(|(_, e)| !matches!(e, Expansion::Text(_)));
+        RuleTemplates { labels, annotations, any }
+    }
 }
 
 impl AlertingRule {
@@ -306,6 +345,7 @@ impl AlertingRule {
             annotations,
             active: HashMap::new(),
             restored: true,
+            templates: None,
         }
     }
 
@@ -386,27 +426,38 @@ impl AlertingRule {
     pub fn eval(&mut self, env: &RuleEnv, ts: i64, query_offset_ms: i64, limit: u64) -> Result<Vec<Sample>, EvalError> {
         let qt = ts - query_offset_ms;
         let res = env.run(&self.name, &self.expr, qt)?;
-        let ctx = env.template_context(ts);
+        let templates = self
+            .templates
+            .get_or_insert_with(|| Arc::new(RuleTemplates::parse(&self.name, &self.labels, &self.annotations)))
+            .clone();
+        let ctx = templates.any.then(|| env.template_context(ts));
         let mut fresh: HashMap<Labels, Alert> = HashMap::with_capacity(res.len());
         for s in res {
-            let data = AlertTemplateData {
-                labels: s.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
-                external_labels: env.external_labels.clone(),
-                external_url: env.external_url.clone(),
-                value: s.v,
-            };
-            let tname = format!("__alert_{}", self.name);
-            let expand = |text: &str| match expand_alert_template(&tname, text, &data, &ctx) {
-                Ok(r) => r,
-                Err(e) => format!("<error expanding template: {e}>"),
+            let data = ctx.as_ref().map(|_| {
+                AlertTemplateData {
+                    labels: s.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+                    external_labels: env.external_labels.clone(),
+                    external_url: env.external_url.clone(),
+                    value: s.v,
+                }
+                .to_value()
+            });
+            let expand = |t: &Expansion| match (t, &data, &ctx) {
+                (Expansion::Text(s), _, _) => s.clone(),
+                (Expansion::Template(t), Some(d), Some(c)) => match t.execute(d, c) {
+                    Ok(r) => r,
+                    Err(e) => format!("<error expanding template: {e}>"),
+                },
+                (Expansion::Error(e), _, _) => format!("<error expanding template: {e}>"),
+                (Expansion::Template(_), _, _) => String::new(),
             };
             let mut lb = s.labels.builder();
             lb.del(METRIC_NAME_LABEL);
-            for (k, v) in &self.labels {
-                lb.set(k.as_str(), expand(v));
+            for (k, t) in &templates.labels {
+                lb.set(k.as_str(), expand(t));
             }
             lb.set(ALERT_NAME_LABEL, self.name.as_str());
-            let annotations = self.annotations.iter().map(|(k, v)| (k.clone(), expand(v))).collect();
+            let annotations = templates.annotations.iter().map(|(k, t)| (k.clone(), expand(t))).collect();
             let labels = lb.into_labels();
             if fresh.contains_key(&labels) {
                 return Err(EvalError { rule: self.name.clone(), kind: EvalErrorKind::DuplicateLabelset });
