@@ -6,7 +6,9 @@
 //! inputs. Evaluation returns the samples to append (recorded series, `ALERTS`,
 //! `ALERTS_FOR_STATE`, staleness markers); appending them is the caller's business.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use hashbrown::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
@@ -408,18 +410,6 @@ impl AlertingRule {
         }
     }
 
-    fn sample(&self, a: &Alert, t: i64) -> Sample {
-        let mut b = a.labels.builder();
-        b.set(METRIC_NAME_LABEL, ALERT_METRIC_NAME);
-        b.set(ALERT_STATE_LABEL, a.state.as_str());
-        Sample { labels: b.into_labels(), t, v: 1.0 }
-    }
-
-    fn for_state_sample(&self, a: &Alert, t: i64) -> Sample {
-        let mut b = a.labels.builder();
-        b.set(METRIC_NAME_LABEL, ALERT_FOR_STATE_METRIC_NAME);
-        Sample { labels: b.into_labels(), t, v: (a.active_at / 1000) as f64 }
-    }
 
     /// Evaluates at `ts`: updates the alerts' states and returns the `ALERTS` and
     /// `ALERTS_FOR_STATE` samples for pending and firing alerts.
@@ -522,9 +512,8 @@ impl AlertingRule {
                 a.fired_at = Some(ts);
             }
             if self.restored {
-                let a = a.clone();
-                out.push(self.sample(&a, qt));
-                out.push(self.for_state_sample(&a, qt));
+                out.push(alert_sample(a, qt));
+                out.push(for_state_sample(a, qt));
             }
         }
         for k in remove {
@@ -555,6 +544,19 @@ impl AlertingRule {
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
+}
+
+fn alert_sample(a: &Alert, t: i64) -> Sample {
+    let mut b = a.labels.builder();
+    b.set(METRIC_NAME_LABEL, ALERT_METRIC_NAME);
+    b.set(ALERT_STATE_LABEL, a.state.as_str());
+    Sample { labels: b.into_labels(), t, v: 1.0 }
+}
+
+fn for_state_sample(a: &Alert, t: i64) -> Sample {
+    let mut b = a.labels.builder();
+    b.set(METRIC_NAME_LABEL, ALERT_FOR_STATE_METRIC_NAME);
+    Sample { labels: b.into_labels(), t, v: (a.active_at / 1000) as f64 }
 }
 
 /// A rule of either kind.
