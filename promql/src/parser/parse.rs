@@ -557,7 +557,10 @@ impl<'a> Parser<'a> {
     }
 
     fn secs_to_ms(&self, secs: f64, pos: PosRange) -> Result<i64> {
-        let ms = (secs * 1000.0).trunc();
+        // Durations such as `1001ms` pass through seconds (1.001) and come back a hair under
+        // the integer; snap those to it, truncate real fractions as Prometheus does.
+        let raw = secs * 1000.0;
+        let ms = if (raw - raw.round()).abs() < 1e-6 { raw.round() } else { raw.trunc() };
         if !ms.is_finite() || ms >= i64::MAX as f64 || ms <= i64::MIN as f64 {
             return Err(self.error(pos, K::InvalidDuration(format!("duration out of range: {secs}s"))));
         }

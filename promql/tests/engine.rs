@@ -1,0 +1,127 @@
+//! The engine's public API: values, limits, cancellation, statistics, concurrency.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ember_promql::engine::{CancelToken, Engine, EngineErrorKind, EngineOptions, QueryKind, Value};
+use ember_promql::series::parse_series_desc;
+use ember_promql::testing::load;
+use ember_tsdb::storage::MemStorage;
+
+/// `m{i="0".."9"}` every 15 s for 1 h (241 samples each), plus `s` with a stale marker.
+fn storage() -> MemStorage {
+    let st = MemStorage::new();
+    let mut descs: Vec<_> = (0..10).map(|i| parse_series_desc(&format!("m{{i=\"{i}\"}} 0+{i}x240")).unwrap()).collect();
+    descs.push(parse_series_desc("s 1 2 stale 4").unwrap());
+    load(&st, 0, 15_000, &descs).unwrap();
+    st
+}
+
+#[track_caller]
+fn check(query: &str, t_s: i64, want: &[(&str, f64)]) {
+    let st = storage();
+    let res = Engine::default().instant_query(&st, query, t_s * 1000).unwrap();
+    let got: Vec<(String, f64)> = match res.value {
+        Value::Vector(v) => v.into_iter().map(|s| (s.metric.to_series_string(), s.f)).collect(),
+        Value::Scalar { v, .. } => vec![(String::new(), v)],
+        other => panic!("unexpected {other:?}"),
+    };
+    let mut got = got;
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut want: Vec<(String, f64)> = want.iter().map(|(l, v)| (l.to_string(), *v)).collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, want, "{query} at {t_s}s");
+}
+
+#[test]
+fn instant_queries() {
+    check("m{i=\"3\"}", 60, &[("m{i=\"3\"}", 12.0)]);
+    // Lookback: the last sample (t=30s) is still visible 5 minutes later, not after.
+    check("s", 30, &[]);
+    check("s", 15, &[("s", 2.0)]);
+    check("s", 45 + 299, &[("s", 4.0)]);
+    check("s", 45 + 300, &[]);
+    check("sum(m)", 60, &[("{}", 4.0 * 45.0)]);
+    check("m{i=\"2\"} offset 1m", 120, &[("m{i=\"2\"}", 8.0)]);
+    check("m{i=\"2\"} @ 60", 3000, &[("m{i=\"2\"}", 8.0)]);
+    check("count(m > 30)", 60, &[("{}", 2.0)]);
+    check("1 + 2 * 3", 0, &[("", 7.0)]);
+    check("max_over_time(sum(m)[1m:15s])", 60, &[("{}", 180.0)]);
+    check("m{i=\"1\"} + on(i) group_left m{i=\"1\"}", 60, &[("{i=\"1\"}", 8.0)]);
+}
+
+#[test]
+fn range_queries_select_each_series_once() {
+    let st = storage();
+    let res = Engine::default().range_query(&st, "sum(m)", 0, 3_600_000, 15_000).unwrap();
+    let Value::Matrix(m) = res.value else { panic!() };
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].points.len(), 241);
+    assert_eq!(m[0].points[240].f, 45.0 * 240.0);
+    // Every stored sample read once, not once per step.
+    assert_eq!(res.stats.samples_read, 10 * 241);
+    assert!(res.stats.peak_samples >= 241);
+}
+
+#[test]
+fn limits_and_cancellation_are_typed_errors() {
+    let st = storage();
+    let small = Engine::new(EngineOptions { max_samples: 100, ..Default::default() });
+    let e = small.range_query(&st, "m", 0, 3_600_000, 15_000).unwrap_err();
+    assert_eq!(e.kind(), &EngineErrorKind::TooManySamples(100));
+
+    let token = CancelToken::new();
+    let other = token.clone();
+    std::thread::spawn(move || other.cancel()).join().unwrap();
+    let e = Engine::default().query(&st, "sum(m)", QueryKind::Instant(0), Some(&token)).unwrap_err();
+    assert_eq!(e.kind(), &EngineErrorKind::Cancelled);
+
+    let instant = Engine::new(EngineOptions { timeout: Some(Duration::ZERO), ..Default::default() });
+    std::thread::sleep(Duration::from_millis(2));
+    let e = instant.range_query(&st, "sum(m)", 0, 3_600_000, 15_000).unwrap_err();
+    assert_eq!(e.kind(), &EngineErrorKind::Timeout);
+
+    // Step counts are bounded by the sample limit before anything is allocated.
+    let e = small.range_query(&st, "1", 0, i64::MAX / 4, 1).unwrap_err();
+    assert!(matches!(e.kind(), EngineErrorKind::InvalidRange | EngineErrorKind::TooManySamples(_)));
+    let e = small.range_query(&st, "1", 0, 1_000_000, 1).unwrap_err();
+    assert_eq!(e.kind(), &EngineErrorKind::TooManySamples(100));
+    let e = small.instant_query(&st, "max_over_time(m[1y:1ms])", 0).unwrap_err();
+    assert_eq!(e.kind(), &EngineErrorKind::TooManySamples(100));
+    // Extreme times and offsets are clamped, never overflow.
+    for q in ["m @ 9e15", "m offset 100000y", "rate(m[100000y] @ -9e15)", "m[1h:1m] offset -100000y"] {
+        let _ = Engine::default().instant_query(&st, q, 0);
+    }
+
+    let e = Engine::default().instant_query(&st, "sum(", 0).unwrap_err();
+    assert!(matches!(e.kind(), EngineErrorKind::Parse(_)));
+    let e = Engine::default().range_query(&st, "m[5m]", 0, 60_000, 15_000).unwrap_err();
+    assert!(matches!(e.kind(), EngineErrorKind::InvalidRangeQueryType(_)));
+}
+
+#[test]
+fn matching_errors_carry_prometheus_wording() {
+    let st = storage();
+    let e = Engine::default().instant_query(&st, "m + on() m", 60_000).unwrap_err();
+    assert!(e.to_string().starts_with("found duplicate series for the match group {} on the right hand-side"), "{e}");
+}
+
+#[test]
+fn many_queries_at_once() {
+    let st = Arc::new(storage());
+    let engine = Arc::new(Engine::default());
+    let handles: Vec<_> = (0..4)
+        .map(|k| {
+            let (st, engine) = (Arc::clone(&st), Arc::clone(&engine));
+            std::thread::spawn(move || {
+                let r = engine.instant_query(&*st, "sum(m)", 60_000 * (k + 1)).unwrap();
+                match r.value {
+                    Value::Vector(v) => v[0].f,
+                    _ => f64::NAN,
+                }
+            })
+        })
+        .collect();
+    let got: Vec<f64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(got, [180.0, 360.0, 540.0, 720.0]);
+}
