@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use ember_exposition::{Label, Labels, METRIC_NAME_LABEL, MatchType, Matcher, STALE_NAN, is_stale_nan};
-use ember_tsdb::storage::{AppendError, Querier, StorageError};
+use ember_tsdb::storage::{AppendError, Querier, Queryable, StorageError};
 
 use super::file::{RuleGroup, RuleNode};
 use crate::template::{ALERT_TEMPLATE_HEADER, AlertTemplateData, Context, QuerySample, Template, TemplateError};
@@ -32,6 +32,21 @@ pub struct Sample {
 
 /// Runs an instant query: `(expr, time in ms) -> vector`, or an error message.
 pub type QueryFn = dyn Fn(&str, i64) -> Result<Vec<Sample>, String> + Send + Sync;
+
+/// A [`QueryFn`] over the PromQL engine and a storage, as Prometheus's `EngineQueryFunc`:
+/// an instant vector is returned as is, a scalar as one sample without labels, anything
+/// else is an error.
+pub fn engine_query_fn(engine: Arc<ember_promql::engine::Engine>, storage: Arc<dyn Queryable>) -> Arc<QueryFn> {
+    use ember_promql::engine::Value;
+    Arc::new(move |expr: &str, t: i64| {
+        let r = engine.instant_query(storage.as_ref(), expr, t).map_err(|e| e.to_string())?;
+        match r.value {
+            Value::Vector(v) => Ok(v.into_iter().map(|s| Sample { labels: s.metric, t: s.t, v: s.f }).collect()),
+            Value::Scalar { t, v } => Ok(vec![Sample { labels: Labels::empty(), t, v }]),
+            _ => Err("rule result is not a vector or scalar".to_string()),
+        }
+    })
+}
 
 /// The label carrying the alert name.
 pub const ALERT_NAME_LABEL: &str = "alertname";
@@ -409,7 +424,6 @@ impl AlertingRule {
             a.active_at = active_at;
         }
     }
-
 
     /// Evaluates at `ts`: updates the alerts' states and returns the `ALERTS` and
     /// `ALERTS_FOR_STATE` samples for pending and firing alerts.
