@@ -1,7 +1,7 @@
 //! # ember-alerting
 //!
 //! Recording and alerting rules ([`rules`]: rule files, evaluation, the alert state machine,
-//! `promtool test rules` unit tests), [`template`] (Go `text/template` with Prometheus's
+//! the scheduling [`rules::manager::Manager`], `promtool test rules` unit tests), [`template`] (Go `text/template` with Prometheus's
 //! functions, shared by alert labels/annotations and notifications) and [`dispatch`], an
 //! Alertmanager-compatible dispatcher: the `alertmanager.yml` route tree, receivers,
 //! inhibition, silences, time intervals, grouping and the notification log, with
@@ -74,6 +74,11 @@
 //! groups by a hash of (route, group labels); due groups come off a binary heap, so a
 //! poll costs O(due groups), not O(all groups); each inhibition rule indexes its source
 //! alerts by the hash of their `equal` labels, so inhibition is a lookup, not a scan.
+//!
+//! The rule manager follows the same pattern: [`rules::manager::Manager::run_pending`]
+//! evaluates the groups whose slot has come by its clock and returns the alerts to send;
+//! `run` is the async loop around it. Each rule's results are committed before the next
+//! rule runs, so rules chained within a group see each other at the same timestamp.
 //!
 //! **What it gives up.** The dispatcher is one `&mut` state machine: concurrent
 //! producers serialise on the service's lock (ingest is a few microseconds per alert, see

@@ -10,7 +10,7 @@ use ember_alerting::rules::eval::{AlertState, EvalErrorKind, QueryFn, RuleHealth
 use ember_alerting::rules::manager::{Manager, ManagerBuilder, ManagerErrorKind, RuleViewKind};
 use ember_exposition::relabel::{Relabel, RelabelAction, RelabelConfig};
 use ember_exposition::{Labels, MatchType, Matcher, is_stale_nan, labels};
-use ember_tsdb::storage::{AppendOptions, Appendable, MemStorage, Queryable, Value};
+use ember_tsdb::storage::{AppendOptions, Appendable, MemStorage, Querier, Queryable, Value};
 
 const M: i64 = 60_000;
 const T0: i64 = 1_700_000_000_000;
@@ -474,4 +474,61 @@ async fn run_sends_alerts_to_sinks_until_stopped() {
     let got = sink.0.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].labels, labels! {"alertname" => "Up", "instance" => "a"});
+}
+
+#[test]
+fn manager_over_the_promql_engine_and_a_head() {
+    use ember_alerting::rules::eval::engine_query_fn;
+    use ember_promql::engine::{Engine, EngineOptions};
+    use ember_tsdb::head::Head;
+    let dir = tmpdir("engine");
+    let f = write(
+        &dir,
+        "e.yml",
+        r#"groups:
+- name: e
+  rules:
+  - record: job:req:rate1m
+    expr: sum by (job) (rate(req_total[1m]))
+  - alert: Busy
+    expr: job:req:rate1m > 1
+    for: 1m
+    annotations: {summary: "{{ $labels.job }} at {{ $value | humanize }}/s"}
+"#,
+    );
+    let head = Arc::new(Head::builder().build());
+    let q = engine_query_fn(Arc::new(Engine::new(EngineOptions::default())), head.clone());
+    let clock = ManualClock::new(T0);
+    let m = ManagerBuilder::new(head.clone(), head.clone(), q).clock(Arc::new(clock.clone())).build();
+    m.load(&[&f]).unwrap();
+    let s1 = m.next_deadline().unwrap();
+    // Two instances, each 90 requests a minute (1.5/s), sampled every 15s.
+    let mut app = head.appender();
+    for k in 0..40 {
+        let t = s1 - 2 * M + k * 15_000;
+        for i in ["1", "2"] {
+            let l = labels! {"__name__" => "req_total", "job" => "api", "instance" => i};
+            app.append(None, &l, t, Value::Float(k as f64 * 22.5), AppendOptions::NONE).unwrap();
+        }
+    }
+    app.commit().unwrap();
+    let mut sent = Vec::new();
+    for k in 0..4 {
+        clock.set(s1 + k * M);
+        let c = m.run_pending();
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        sent.extend(c.alerts);
+    }
+    let q = head.querier(0, i64::MAX).unwrap();
+    let rec: Vec<_> = q
+        .select(true, None, &[Matcher::new(MatchType::Equal, "__name__", "job:req:rate1m").unwrap()])
+        .map(|s| s.unwrap().labels().clone())
+        .collect();
+    assert_eq!(rec, [labels! {"__name__" => "job:req:rate1m", "job" => "api"}]);
+    // Fires at the second evaluation; the 1m resend delay is strict, so resent at the fourth.
+    assert_eq!(sent.len(), 2);
+    assert_eq!((sent[1].starts_at, sent[1].ends_at), (Some(s1 + M), Some(s1 + 7 * M)));
+    assert_eq!(sent[0].labels, labels! {"alertname" => "Busy", "job" => "api"});
+    assert_eq!(sent[0].annotations, labels! {"summary" => "api at 3/s"});
+    assert_eq!(sent[0].starts_at, Some(s1 + M));
 }

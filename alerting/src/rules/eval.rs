@@ -6,16 +6,18 @@
 //! inputs. Evaluation returns the samples to append (recorded series, `ALERTS`,
 //! `ALERTS_FOR_STATE`, staleness markers); appending them is the caller's business.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use hashbrown::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use ember_exposition::{Label, Labels, METRIC_NAME_LABEL, MatchType, Matcher, STALE_NAN, is_stale_nan};
-use ember_tsdb::storage::{AppendError, Querier, StorageError};
+use ember_tsdb::storage::{AppendError, Querier, Queryable, StorageError};
 
 use super::file::{RuleGroup, RuleNode};
-use crate::template::{AlertTemplateData, Context, QuerySample, expand_alert_template};
+use crate::template::{ALERT_TEMPLATE_HEADER, AlertTemplateData, Context, QuerySample, Template, TemplateError};
 
 /// One sample of an instant-query result or of a rule's output.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +32,21 @@ pub struct Sample {
 
 /// Runs an instant query: `(expr, time in ms) -> vector`, or an error message.
 pub type QueryFn = dyn Fn(&str, i64) -> Result<Vec<Sample>, String> + Send + Sync;
+
+/// A [`QueryFn`] over the PromQL engine and a storage, as Prometheus's `EngineQueryFunc`:
+/// an instant vector is returned as is, a scalar as one sample without labels, anything
+/// else is an error.
+pub fn engine_query_fn(engine: Arc<ember_promql::engine::Engine>, storage: Arc<dyn Queryable>) -> Arc<QueryFn> {
+    use ember_promql::engine::Value;
+    Arc::new(move |expr: &str, t: i64| {
+        let r = engine.instant_query(storage.as_ref(), expr, t).map_err(|e| e.to_string())?;
+        match r.value {
+            Value::Vector(v) => Ok(v.into_iter().map(|s| Sample { labels: s.metric, t: s.t, v: s.f }).collect()),
+            Value::Scalar { t, v } => Ok(vec![Sample { labels: Labels::empty(), t, v }]),
+            _ => Err("rule result is not a vector or scalar".to_string()),
+        }
+    })
+}
 
 /// The label carrying the alert name.
 pub const ALERT_NAME_LABEL: &str = "alertname";
@@ -285,6 +302,45 @@ pub struct AlertingRule {
     active: HashMap<Labels, Alert>,
     /// Until `for` state is restored after a restart, no `ALERTS` samples are written.
     restored: bool,
+    /// Label and annotation templates, parsed at the first evaluation.
+    templates: Option<Arc<RuleTemplates>>,
+}
+
+/// A label or annotation value: plain text, a parsed template, or a parse error (reported
+/// on every alert, as Prometheus reports expansion errors).
+#[derive(Debug)]
+enum Expansion {
+    Text(String),
+    Template(Template),
+    Error(TemplateError),
+}
+
+/// An alerting rule's templates, parsed once.
+#[derive(Debug)]
+struct RuleTemplates {
+    labels: Vec<(String, Expansion)>,
+    annotations: Vec<(String, Expansion)>,
+    /// Whether any value is a template (else no template data is built).
+    any: bool,
+}
+
+impl RuleTemplates {
+    fn parse(rule: &str, labels: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>) -> Self {
+        let name = format!("__alert_{rule}");
+        let one = |text: &String| {
+            if !text.contains("{{") {
+                return Expansion::Text(text.clone());
+            }
+            match Template::parse(&name, &format!("{ALERT_TEMPLATE_HEADER}{text}")) {
+                Ok(t) => Expansion::Template(t),
+                Err(e) => Expansion::Error(e),
+            }
+        };
+        let labels: Vec<(String, Expansion)> = labels.iter().map(|(k, v)| (k.clone(), one(v))).collect();
+        let annotations: Vec<(String, Expansion)> = annotations.iter().map(|(k, v)| (k.clone(), one(v))).collect();
+        let any = labels.iter().chain(&annotations).any(|(_, e)| !matches!(e, Expansion::Text(_)));
+        RuleTemplates { labels, annotations, any }
+    }
 }
 
 impl AlertingRule {
@@ -306,6 +362,7 @@ impl AlertingRule {
             annotations,
             active: HashMap::new(),
             restored: true,
+            templates: None,
         }
     }
 
@@ -368,45 +425,43 @@ impl AlertingRule {
         }
     }
 
-    fn sample(&self, a: &Alert, t: i64) -> Sample {
-        let mut b = a.labels.builder();
-        b.set(METRIC_NAME_LABEL, ALERT_METRIC_NAME);
-        b.set(ALERT_STATE_LABEL, a.state.as_str());
-        Sample { labels: b.into_labels(), t, v: 1.0 }
-    }
-
-    fn for_state_sample(&self, a: &Alert, t: i64) -> Sample {
-        let mut b = a.labels.builder();
-        b.set(METRIC_NAME_LABEL, ALERT_FOR_STATE_METRIC_NAME);
-        Sample { labels: b.into_labels(), t, v: (a.active_at / 1000) as f64 }
-    }
-
     /// Evaluates at `ts`: updates the alerts' states and returns the `ALERTS` and
     /// `ALERTS_FOR_STATE` samples for pending and firing alerts.
     pub fn eval(&mut self, env: &RuleEnv, ts: i64, query_offset_ms: i64, limit: u64) -> Result<Vec<Sample>, EvalError> {
         let qt = ts - query_offset_ms;
         let res = env.run(&self.name, &self.expr, qt)?;
-        let ctx = env.template_context(ts);
+        let templates = self
+            .templates
+            .get_or_insert_with(|| Arc::new(RuleTemplates::parse(&self.name, &self.labels, &self.annotations)))
+            .clone();
+        let ctx = templates.any.then(|| env.template_context(ts));
         let mut fresh: HashMap<Labels, Alert> = HashMap::with_capacity(res.len());
         for s in res {
-            let data = AlertTemplateData {
-                labels: s.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
-                external_labels: env.external_labels.clone(),
-                external_url: env.external_url.clone(),
-                value: s.v,
-            };
-            let tname = format!("__alert_{}", self.name);
-            let expand = |text: &str| match expand_alert_template(&tname, text, &data, &ctx) {
-                Ok(r) => r,
-                Err(e) => format!("<error expanding template: {e}>"),
+            let data = ctx.as_ref().map(|_| {
+                AlertTemplateData {
+                    labels: s.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+                    external_labels: env.external_labels.clone(),
+                    external_url: env.external_url.clone(),
+                    value: s.v,
+                }
+                .to_value()
+            });
+            let expand = |t: &Expansion| match (t, &data, &ctx) {
+                (Expansion::Text(s), _, _) => s.clone(),
+                (Expansion::Template(t), Some(d), Some(c)) => match t.execute(d, c) {
+                    Ok(r) => r,
+                    Err(e) => format!("<error expanding template: {e}>"),
+                },
+                (Expansion::Error(e), _, _) => format!("<error expanding template: {e}>"),
+                (Expansion::Template(_), _, _) => String::new(),
             };
             let mut lb = s.labels.builder();
             lb.del(METRIC_NAME_LABEL);
-            for (k, v) in &self.labels {
-                lb.set(k.as_str(), expand(v));
+            for (k, t) in &templates.labels {
+                lb.set(k.as_str(), expand(t));
             }
             lb.set(ALERT_NAME_LABEL, self.name.as_str());
-            let annotations = self.annotations.iter().map(|(k, v)| (k.clone(), expand(v))).collect();
+            let annotations = templates.annotations.iter().map(|(k, t)| (k.clone(), expand(t))).collect();
             let labels = lb.into_labels();
             if fresh.contains_key(&labels) {
                 return Err(EvalError { rule: self.name.clone(), kind: EvalErrorKind::DuplicateLabelset });
@@ -471,9 +526,8 @@ impl AlertingRule {
                 a.fired_at = Some(ts);
             }
             if self.restored {
-                let a = a.clone();
-                out.push(self.sample(&a, qt));
-                out.push(self.for_state_sample(&a, qt));
+                out.push(alert_sample(a, qt));
+                out.push(for_state_sample(a, qt));
             }
         }
         for k in remove {
@@ -504,6 +558,19 @@ impl AlertingRule {
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
+}
+
+fn alert_sample(a: &Alert, t: i64) -> Sample {
+    let mut b = a.labels.builder();
+    b.set(METRIC_NAME_LABEL, ALERT_METRIC_NAME);
+    b.set(ALERT_STATE_LABEL, a.state.as_str());
+    Sample { labels: b.into_labels(), t, v: 1.0 }
+}
+
+fn for_state_sample(a: &Alert, t: i64) -> Sample {
+    let mut b = a.labels.builder();
+    b.set(METRIC_NAME_LABEL, ALERT_FOR_STATE_METRIC_NAME);
+    Sample { labels: b.into_labels(), t, v: (a.active_at / 1000) as f64 }
 }
 
 /// A rule of either kind.

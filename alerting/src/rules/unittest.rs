@@ -9,16 +9,17 @@
 //! in the TSDB head and the PromQL engine, the same pair rules use in production.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ember_exposition::{Labels, METRIC_NAME_LABEL, STALE_NAN};
+use ember_promql::engine::{Engine, EngineOptions};
 use ember_promql::series::{SeriesValue, parse_series_desc};
-use ember_tsdb::storage::AppendError;
+use ember_tsdb::storage::{AppendError, AppendOptions, Queryable, Storage, Value};
 use serde::Deserialize;
 
-use super::eval::{ALERT_NAME_LABEL, AlertState, Group, QueryFn, Rule, RuleEnv, Sample, SampleWriter};
+use super::eval::{ALERT_NAME_LABEL, AlertState, Group, QueryFn, Rule, RuleEnv, Sample, SampleWriter, engine_query_fn};
 use super::file::{Duration, RuleFile};
 
 /// A `promtool test rules` file.
@@ -127,6 +128,58 @@ pub trait Backend {
     fn append(&mut self, samples: &[Sample]) -> Result<(), String>;
     /// An instant-query function over the data appended so far and later.
     fn query_fn(&self) -> Arc<QueryFn>;
+}
+
+/// A [`Backend`] over any storage and the PromQL engine, the pair rules use in
+/// production: `clear` swaps in a fresh storage from the factory, appends go through
+/// one appender per batch, queries through [`engine_query_fn`].
+pub struct EngineBackend {
+    engine: Arc<Engine>,
+    make: Box<dyn Fn() -> Arc<dyn Storage> + Send + Sync>,
+    storage: Arc<dyn Storage>,
+}
+
+impl EngineBackend {
+    /// A backend evaluating with `engine` over storages made by `make` (one per test group).
+    pub fn new(engine: Engine, make: impl Fn() -> Arc<dyn Storage> + Send + Sync + 'static) -> Self {
+        let storage = make();
+        EngineBackend { engine: Arc::new(engine), make: Box::new(make), storage }
+    }
+
+    /// The engine options `promtool test rules` uses: Prometheus's defaults with the
+    /// subquery step of the test file's evaluation interval.
+    pub fn engine_options(evaluation_interval_ms: i64) -> EngineOptions {
+        EngineOptions {
+            default_subquery_step: std::time::Duration::from_millis(evaluation_interval_ms.max(1) as u64),
+            ..EngineOptions::default()
+        }
+    }
+}
+
+impl fmt::Debug for EngineBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineBackend").field("engine", self.engine.options()).finish_non_exhaustive()
+    }
+}
+
+impl Backend for EngineBackend {
+    fn clear(&mut self) {
+        self.storage = (self.make)();
+    }
+
+    fn append(&mut self, samples: &[Sample]) -> Result<(), String> {
+        let mut app = self.storage.appender();
+        for s in samples {
+            app.append(None, &s.labels, s.t, Value::Float(s.v), AppendOptions::NONE)
+                .map_err(|e| format!("appending {} at {}: {e}", s.labels, s.t))?;
+        }
+        app.commit().map_err(|e| e.to_string())
+    }
+
+    fn query_fn(&self) -> Arc<QueryFn> {
+        let q: Arc<dyn Queryable> = self.storage.clone();
+        engine_query_fn(self.engine.clone(), q)
+    }
 }
 
 /// The outcome of one test file.
