@@ -4,7 +4,7 @@
 use ember_exposition::{Matcher, labels};
 use ember_tsdb::db::Db;
 use ember_tsdb::head::Head;
-use ember_tsdb::storage::{AppendOptions, Appendable, Point, Queryable, Value, collect_points};
+use ember_tsdb::storage::{AppendOptions, Point, Queryable, Value, collect_points};
 
 fn want(n: u64) -> Vec<Point> {
     (0..n).map(|b| Point::float(b as i64 * 10, (b * 100) as f64)).collect()
