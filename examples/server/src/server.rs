@@ -111,6 +111,10 @@ pub struct App {
     pub query_slots: Arc<tokio::sync::Semaphore>,
     /// What scrapes and rules write.
     pub appendable: Arc<dyn Appendable>,
+    /// The rule manager (recording and alerting rules).
+    pub rules: ember_alerting::rules::manager::Manager,
+    /// The queue to external Alertmanagers, when configured.
+    pub notifier: Option<Arc<ember_alerting::dispatch::AlertmanagerNotifier>>,
     /// Discovery and scraping for the current configuration.
     pub scraping: parking_lot::Mutex<Option<Scraping>>,
     /// The server's own metrics.
@@ -137,9 +141,11 @@ impl App {
         let Some(file) = &self.opts.config_file else {
             return Ok(());
         };
-        let loaded = ServerConfig::load(std::path::Path::new(file))
-            .map_err(|e| e.to_string())
-            .and_then(|c| Scraping::start(&c, self.appendable.clone()).map(|s| (c, s)));
+        let loaded = ServerConfig::load(std::path::Path::new(file)).map_err(|e| e.to_string()).and_then(|c| {
+            let patterns = rule_patterns(&c);
+            self.rules.load(&patterns).map_err(|e| e.to_string())?;
+            Scraping::start(&c, self.appendable.clone()).map(|s| (c, s))
+        });
         match loaded {
             Ok((c, scraping)) => {
                 if let Some(old) = self.scraping.lock().replace(scraping) {
@@ -156,6 +162,70 @@ impl App {
             }
         }
     }
+}
+
+/// The configured rule file patterns, resolved against the configuration's directory.
+pub fn rule_patterns(c: &ServerConfig) -> Vec<String> {
+    c.rule_files.iter().map(|p| c.base_dir.join(p).display().to_string()).collect()
+}
+
+/// Builds the rule manager: results into `db`, queries through `engine`, alerts to the
+/// configured Alertmanagers.
+fn build_rules(
+    config: &ServerConfig,
+    db: &Db,
+    engine: &ember_promql::engine::Engine,
+    external_url: String,
+) -> Result<
+    (ember_alerting::rules::manager::Manager, Option<Arc<ember_alerting::dispatch::AlertmanagerNotifier>>),
+    String,
+> {
+    use ember_alerting::rules::eval::engine_query_fn;
+    use ember_alerting::rules::manager::ManagerBuilder;
+    let queryable: Arc<dyn Queryable> = Arc::new(db.clone());
+    let global = &config.scrape.global;
+    let external =
+        ember_exposition::Labels::from_pairs(global.external_labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let relabel = config
+        .alerting
+        .alert_relabel_configs
+        .iter()
+        .map(|c| ember_exposition::relabel::Relabel::new(c.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("alerting.alert_relabel_configs: {e}"))?;
+    let mut b = ManagerBuilder::new(
+        Arc::new(db.clone()),
+        queryable.clone(),
+        engine_query_fn(Arc::new(engine.clone()), queryable),
+    )
+    .evaluation_interval(global.evaluation_interval.get())
+    .query_offset(global.rule_query_offset.get())
+    .external_labels(external)
+    .external_url(external_url)
+    .alert_relabel(relabel);
+    let urls: Vec<String> = config
+        .alerting
+        .alertmanagers
+        .iter()
+        .flat_map(|am| {
+            am.static_configs.iter().flat_map(move |sc| {
+                sc.targets.iter().map(move |t| format!("{}://{}{}", am.scheme, t, am.path_prefix.trim_end_matches('/')))
+            })
+        })
+        .collect();
+    let notifier = if urls.is_empty() {
+        None
+    } else {
+        let n = Arc::new(ember_alerting::dispatch::AlertmanagerNotifier::new(
+            urls,
+            Arc::new(ember_alerting::dispatch::HttpTransport),
+        ));
+        b = b.sink(n.clone());
+        Some(n)
+    };
+    let m = b.build();
+    m.load(&rule_patterns(config)).map_err(|e| e.to_string())?;
+    Ok((m, notifier))
 }
 
 /// Service discovery feeding the scrape loops, for one configuration.
@@ -214,6 +284,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/status/config", get(status_config))
         .route("/api/v1/status/tsdb", get(status_tsdb))
         .route("/api/v1/targets", get(targets))
+        .route("/api/v1/rules", get(rules))
+        .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/admin/tsdb/delete_series", post(delete_series).put(delete_series))
         .route("/api/v1/admin/tsdb/snapshot", post(snapshot).put(snapshot))
         .fallback(not_found)
@@ -503,6 +575,21 @@ async fn snapshot(State(app): Shared) -> ApiResult {
     .await
 }
 
+async fn rules(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
+    let p = Params::new(q.as_deref(), None);
+    let kind = p.get("type");
+    if let Some(k) = kind {
+        if k != "alert" && k != "record" {
+            return Err(ApiError::bad_data(format!("invalid parameter \"type\": unknown rule type {k:?}")));
+        }
+    }
+    Ok(ApiSuccess::new(crate::web::rules::rules_json(&app.rules.rule_groups(), kind)))
+}
+
+async fn alerts(State(app): Shared) -> ApiResult {
+    Ok(ApiSuccess::new(crate::web::rules::alerts_json(&app.rules.alerts())))
+}
+
 async fn targets(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
     let p = Params::new(q.as_deref(), None);
     let state = p.get("state").unwrap_or("any").to_ascii_lowercase();
@@ -603,12 +690,15 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
         ..Default::default()
     });
     let query_slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrency.max(1)));
+    let (rules, notifier) = build_rules(&config, &db, &engine, format!("http://{self_addr}"))?;
     let now = SystemTime::now();
     let app = Arc::new(App {
         opts,
         config: RwLock::new(Arc::new(config)),
         storage: Arc::new(db.clone()),
         engine,
+        rules,
+        notifier,
         query_duration,
         query_slots,
         appendable: Arc::new(db.clone()),
@@ -637,6 +727,19 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
         eprintln!("ember: listening on http://{addr}");
         let scraping = Scraping::start(&app.config(), app.appendable.clone())?;
         *app.scraping.lock() = Some(scraping);
+        let rules = app.rules.clone();
+        let rules_task = tokio::spawn(async move { rules.run().await });
+        let notifier_task = app.notifier.clone().map(|n| {
+            let stop = app.clone();
+            tokio::spawn(async move {
+                n.run(async move {
+                    while stop.ready.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                })
+                .await
+            })
+        });
         app.ready.store(true, Ordering::Relaxed);
         let reload_app = app.clone();
         tokio::spawn(async move {
@@ -654,6 +757,12 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| format!("serving: {e}"))?;
+        app.ready.store(false, Ordering::Relaxed);
+        app.rules.stop();
+        let _ = rules_task.await;
+        if let Some(t) = notifier_task {
+            let _ = t.await;
+        }
         let scraping = app.scraping.lock().take();
         if let Some(s) = scraping {
             drop(s.discovery);

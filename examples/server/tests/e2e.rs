@@ -209,3 +209,45 @@ fn admin_api_deletes_and_snapshots() {
     let name = body.split(r#""name":""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
     assert!(dir.path().join("data/snapshots").join(&name).is_dir(), "{body}");
 }
+
+#[test]
+fn rules_record_and_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules.yml",
+        "groups:\n- name: g\n  interval: 1s\n  rules:\n  - record: job:up:sum\n    expr: sum by (job) (up)\n  - alert: SelfUp\n    expr: up == 1\n    labels: {severity: info}\n    annotations: {summary: '{{ $labels.instance }} is up'}\n",
+    );
+    // The server's port is known only after start: start without targets, then point a
+    // job at the server and reload.
+    let cfg = write(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\nscrape_configs: []\n",
+    );
+    let s = start(&[&format!("--config.file={cfg}"), "--web.enable-lifecycle"], dir.path());
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['rules.yml']\nscrape_configs:\n- job_name: self\n  static_configs:\n  - targets: ['{}']\n",
+            s.addr
+        ),
+    )
+    .unwrap();
+    assert_eq!(http(&s.addr, "POST", "/-/reload", "").0, 200);
+    assert!(
+        eventually(30, || get(&s.addr, "/api/v1/query?query=job:up:sum").1.contains(r#""job":"self""#)),
+        "recording rule result stored"
+    );
+    assert!(eventually(30, || get(&s.addr, "/api/v1/alerts").1.contains(r#""alertname":"SelfUp""#)), "alert active");
+    let (_, body) = get(&s.addr, "/api/v1/alerts");
+    assert!(body.contains(r#""state":"firing""#), "{body}");
+    assert!(body.contains(&format!(r#""summary":"{} is up""#, s.addr)), "{body}");
+    let (code, body) = get(&s.addr, "/api/v1/rules?type=record");
+    assert_eq!(code, 200);
+    assert!(body.contains(r#""name":"job:up:sum""#) && !body.contains("SelfUp"), "{body}");
+    assert!(body.contains(r#""health":"ok""#), "{body}");
+    assert_eq!(get(&s.addr, "/api/v1/rules?type=nope").0, 400);
+    let ok = eventually(10, || get(&s.addr, "/api/v1/query?query=ALERTS").1.contains(r#""alertstate":"firing""#));
+    assert!(ok, "{}", get(&s.addr, "/api/v1/query?query=ALERTS").1);
+}

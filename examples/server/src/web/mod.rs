@@ -5,3 +5,4 @@ pub mod federate;
 pub mod json;
 pub mod params;
 pub mod query;
+pub mod rules;
