@@ -7,7 +7,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ember_exposition::Labels;
 use ember_tsdb::db::Db;

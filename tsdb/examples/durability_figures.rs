@@ -79,8 +79,13 @@ fn main() {
         rate(samples, append_cpu)
     );
     db.sync().unwrap();
-    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal")).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
-    println!("WAL on disk: {:.1} MiB, {:.2} bytes/sample", wal_bytes as f64 / (1 << 20) as f64, wal_bytes as f64 / samples as f64);
+    let wal_bytes: u64 =
+        std::fs::read_dir(dir.path().join("wal")).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
+    println!(
+        "WAL on disk: {:.1} MiB, {:.2} bytes/sample",
+        wal_bytes as f64 / (1 << 20) as f64,
+        wal_bytes as f64 / samples as f64
+    );
     drop(db);
     drop(all);
 
