@@ -126,6 +126,9 @@ pub fn block_duration(max: i64) -> Option<i64> {
     Some(d)
 }
 
+/// The series of one block: labels and chunks, sorted by labels.
+type BlockSeries = Vec<(Labels, Vec<XorChunk>)>;
+
 /// A slice of the input cut at a family boundary.
 struct Piece {
     idx: usize,
@@ -473,7 +476,7 @@ pub fn create_blocks_from_openmetrics(
     }
 
     // Split by block window.
-    let mut windows: std::collections::BTreeMap<i64, Vec<(Labels, Vec<XorChunk>)>> = Default::default();
+    let mut windows: std::collections::BTreeMap<i64, BlockSeries> = Default::default();
     for s in merged {
         let mut chunks = s.chunks.into_iter().peekable();
         while let Some(c) = chunks.next() {
@@ -505,7 +508,7 @@ pub fn create_blocks_from_openmetrics(
 
 fn write_blocks(
     staging: &Path,
-    windows: std::collections::BTreeMap<i64, Vec<(Labels, Vec<XorChunk>)>>,
+    windows: std::collections::BTreeMap<i64, BlockSeries>,
     threads: usize,
     bar: &indicatif::ProgressBar,
 ) -> ember_tsdb::Result<Vec<BlockMeta>> {
@@ -518,7 +521,7 @@ fn write_blocks(
     {
         bar.set_style(style);
     }
-    let jobs: Vec<parking_lot::Mutex<Option<Vec<(Labels, Vec<XorChunk>)>>>> =
+    let jobs: Vec<parking_lot::Mutex<Option<BlockSeries>>> =
         windows.into_values().map(|v| parking_lot::Mutex::new(Some(v))).collect();
     let next = AtomicUsize::new(0);
     let results: Vec<ember_tsdb::Result<Vec<BlockMeta>>> = std::thread::scope(|s| {
