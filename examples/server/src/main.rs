@@ -63,6 +63,70 @@ enum Command {
     /// Alertmanager configuration tools (like `amtool config`).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// TSDB tools (like `promtool tsdb`).
+    #[command(subcommand)]
+    Tsdb(TsdbCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TsdbCommand {
+    /// Import samples from input and produce TSDB blocks.
+    #[command(name = "create-blocks-from", subcommand)]
+    CreateBlocksFrom(CreateBlocksFrom),
+    /// Analyze churn, label pair cardinality of a block.
+    Analyze {
+        /// Database path.
+        #[arg(default_value = "data/")]
+        dir: String,
+        /// Block to analyze (default: the newest).
+        block_id: Option<String>,
+        /// How many items to show in each list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Write a deterministic OpenMetrics data set (node_exporter/kube-state-metrics-like) to stdout.
+    #[command(name = "generate-openmetrics")]
+    GenerateOpenmetrics {
+        /// Number of series.
+        #[arg(long, default_value_t = 1000)]
+        series: usize,
+        /// Time span.
+        #[arg(long, default_value = "6h")]
+        duration: String,
+        /// Scrape interval.
+        #[arg(long, default_value = "15s")]
+        interval: String,
+        /// Start time in Unix seconds.
+        #[arg(long, default_value_t = 1_700_000_000)]
+        start: i64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CreateBlocksFrom {
+    /// Import samples from an OpenMetrics file (timestamps required, `# EOF` at the end).
+    Openmetrics {
+        /// OpenMetrics file to read samples from.
+        input: String,
+        /// Output directory for generated blocks.
+        #[arg(default_value = "data/")]
+        output: String,
+        /// Maximum duration of a block (2h × 3ⁿ, at least 2h).
+        #[arg(long = "max-block-duration", default_value = "2h")]
+        max_block_duration: String,
+        /// Do not print created blocks.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Print human readable values.
+        #[arg(short = 'r', long = "human-readable")]
+        human_readable: bool,
+        /// Parsing threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,9 +222,50 @@ fn main() {
         Some(Command::Config(ConfigCommand::Routes(RoutesCommand::Test(t)))) => {
             cli::routes::test(&t.config_file, t.verify_receivers.as_deref(), &t.labels, &mut out)
         }
+        Some(Command::Tsdb(t)) => run_tsdb(t, &mut out),
     };
     drop(out);
     std::process::exit(code);
+}
+
+fn run_tsdb(t: TsdbCommand, out: &mut dyn std::io::Write) -> i32 {
+    use cli::tsdb;
+    let mut err = std::io::stderr();
+    let dur = |name: &str, s: &str| {
+        tsdb::parse_duration(s).ok_or_else(|| eprintln!("ember: invalid duration {s:?} for --{name}"))
+    };
+    match t {
+        TsdbCommand::CreateBlocksFrom(CreateBlocksFrom::Openmetrics {
+            input,
+            output,
+            max_block_duration,
+            quiet,
+            human_readable,
+            threads,
+        }) => {
+            let Ok(max) = dur("max-block-duration", &max_block_duration) else { return 1 };
+            let opts = tsdb::backfill::BackfillOptions { max_block_duration_ms: max, threads, progress: true };
+            let (input, output) = (std::path::Path::new(&input), std::path::Path::new(&output));
+            tsdb::create_blocks_from_openmetrics(input, output, &opts, quiet, human_readable, out, &mut err)
+        }
+        TsdbCommand::Analyze { dir, block_id, limit } => {
+            tsdb::analyze::run(std::path::Path::new(&dir), block_id.as_deref(), limit, out, &mut err)
+        }
+        TsdbCommand::GenerateOpenmetrics { series, duration, interval, start, seed } => {
+            let (Ok(duration_ms), Ok(interval_ms)) = (dur("duration", &duration), dur("interval", &interval)) else {
+                return 1;
+            };
+            let opts =
+                tsdb::generate::GenerateOptions { series, duration_ms, interval_ms, start_ms: start * 1000, seed };
+            match tsdb::generate::generate(&opts, out) {
+                Ok(_) => 0,
+                Err(e) => {
+                    eprintln!("ember: {e}");
+                    1
+                }
+            }
+        }
+    }
 }
 
 fn duration_flag(name: &str, s: &str) -> Result<std::time::Duration, String> {

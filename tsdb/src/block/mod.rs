@@ -94,6 +94,60 @@ pub struct BlockMeta {
     pub version: u32,
 }
 
+/// A chunk handed to [`write_block`]: an XOR chunk's bytes (as built by
+/// [`crate::chunks::XorEncoder`]) and the time range of its samples.
+#[derive(Debug, Clone)]
+pub struct XorChunk {
+    /// Oldest sample time.
+    pub min_t: Timestamp,
+    /// Newest sample time.
+    pub max_t: Timestamp,
+    /// The encoded chunk, sample-count header included.
+    pub data: Arc<[u8]>,
+}
+
+/// Writes a level-1 block of `series` covering `[min_time, max_time)` into a new
+/// directory under `parent`, for tools that build blocks without a head (backfill).
+/// `series` must be sorted by labels without duplicates, each series' chunks in time
+/// order. The block is written under `<id>.tmp`, synced, then renamed; returns its meta.
+pub fn write_block(
+    parent: &Path,
+    min_time: Timestamp,
+    max_time: Timestamp,
+    series: Vec<(Labels, Vec<XorChunk>)>,
+) -> Result<BlockMeta> {
+    let series: Vec<writer::SeriesOut> = series
+        .into_iter()
+        .map(|(l, cs)| {
+            let cs = cs
+                .into_iter()
+                .map(|c| crate::head::ChunkOut {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    encoding: Encoding::Xor,
+                    data: c.data,
+                })
+                .collect();
+            (l, cs)
+        })
+        .collect();
+    let nb = writer::NewBlock { parent, min_time, max_time, level: 1, sources: vec![], parents: vec![] };
+    writer::write_block(nb, &series, &[])
+}
+
+/// One series of a block's index: labels and the span of its chunks (no chunk data is read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSeries {
+    /// The series' labels.
+    pub labels: Labels,
+    /// The first chunk's oldest sample time (`i64::MAX` without chunks).
+    pub min_time: Timestamp,
+    /// The last chunk's newest sample time (`i64::MIN` without chunks).
+    pub max_time: Timestamp,
+    /// Number of chunks.
+    pub num_chunks: usize,
+}
+
 /// A new time-ordered id: 48 bits of milliseconds, then 80 bits of randomness, in
 /// Crockford base32 (a ULID's layout).
 pub fn new_block_id() -> String {
@@ -463,6 +517,23 @@ impl Block {
         all.dedup();
         writer::replace_tombstones(&b.dir, &all)?;
         Ok(ids.len() as usize)
+    }
+
+    /// Every series of the index in label order, with its chunks' time span; for
+    /// statistics such as `ember tsdb analyze`.
+    pub fn index_series(&self) -> Result<Vec<IndexSeries>> {
+        let idx = &self.inner.index;
+        (0..idx.num_series)
+            .map(|i| {
+                let (labels, metas) = idx.series(i)?;
+                Ok(IndexSeries {
+                    labels,
+                    min_time: metas.first().map_or(i64::MAX, |c| c.min_t),
+                    max_time: metas.last().map_or(i64::MIN, |c| c.max_t),
+                    num_chunks: metas.len(),
+                })
+            })
+            .collect()
     }
 
     /// Checks every chunk's checksum and decodability; the first problem as an error.

@@ -3,3 +3,4 @@
 pub mod check;
 pub mod query;
 pub mod routes;
+pub mod tsdb;
