@@ -57,6 +57,9 @@ enum Command {
     /// Check configuration and rule files (like `promtool check`).
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Unit tests (like `promtool test`).
+    #[command(subcommand)]
+    Test(TestCommand),
     /// Query a Prometheus-compatible server (like `promtool query`).
     #[command(subcommand)]
     Query(QueryCommand),
@@ -146,6 +149,16 @@ enum CheckCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum TestCommand {
+    /// Run rule unit-test files.
+    Rules {
+        /// The test files.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum QueryCommand {
     /// Run an instant query.
     Instant {
@@ -213,6 +226,7 @@ fn main() {
         },
         Some(Command::Check(CheckCommand::Config { files })) => cli::check::config(&files, &mut out),
         Some(Command::Check(CheckCommand::Rules { files })) => cli::check::rules(&files, &mut out),
+        Some(Command::Test(TestCommand::Rules { files })) => cli::check::test_rules(&files, &mut out),
         Some(Command::Query(QueryCommand::Instant { server, expr, time })) => {
             cli::query::run(&server, &expr, &cli::query::QueryKind::Instant { time }, &mut out)
         }

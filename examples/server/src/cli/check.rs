@@ -62,3 +62,33 @@ pub fn config(files: &[String], out: &mut dyn Write) -> i32 {
     }
     i32::from(failed)
 }
+
+/// Runs rule unit-test files (the `promtool test rules` format) through the PromQL engine
+/// over an in-memory head; returns the exit code.
+pub fn test_rules(files: &[String], out: &mut dyn Write) -> i32 {
+    use std::sync::Arc;
+
+    use ember_alerting::rules::unittest::{EngineBackend, run_file};
+    use ember_promql::engine::Engine;
+    use ember_tsdb::head::Head;
+
+    let mut failed = false;
+    for f in files {
+        let _ = writeln!(out, "Unit Testing:  {f}");
+        let mut backend = EngineBackend::new(Engine::new(EngineBackend::engine_options(60_000)), || {
+            Arc::new(Head::builder().build())
+        });
+        let report = run_file(Path::new(f), &promql_check, &mut backend);
+        if report.passed() {
+            let _ = writeln!(out, "  SUCCESS");
+        } else {
+            failed = true;
+            let _ = writeln!(out, "  FAILED:");
+            for e in &report.failures {
+                let _ = writeln!(out, "{e}");
+            }
+        }
+        let _ = writeln!(out);
+    }
+    i32::from(failed)
+}
