@@ -133,7 +133,7 @@ def reason(q):
             return v
     return None
 
-agree = total = 0
+agree = total = nonempty = 0
 diffs = []
 times = [start + 1800 + i * 1234 for i in range(5)] + [end - 60]
 for q in QUERIES:
@@ -141,11 +141,17 @@ for q in QUERIES:
         total += 1
         p, e = norm(query(prom, q, t)), norm(query(ember, q, t))
         same = p[0] == e[0] and (p[0] == 'error' or (p[1].keys() == e[1].keys() and all(close(p[1][k], e[1][k]) for k in p[1])))
+        if p[0] != 'error' and p[1]:
+            nonempty += 1
         if same:
             agree += 1
         else:
             diffs.append((q, t, p, e))
 print(f'agreement: {agree}/{total} query evaluations ({100.0 * agree / total:.1f}%) over {len(QUERIES)} queries x {len(times)} times')
+print(f'non-empty results (Prometheus side): {nonempty}/{total}')
+empty = [q for q in QUERIES if all(not norm(query(prom, q, t))[1] for t in times[:1])]
+if empty:
+    print('queries empty on Prometheus at the first time (checked, not meaningful): ' + '; '.join(empty))
 by_query = {}
 for q, t, p, e in diffs:
     by_query.setdefault(q, []).append((t, p, e))
