@@ -77,6 +77,56 @@ fn write_block(dir: &Path, f: &Fixture, which: usize, bytes: &[u8]) {
     }
 }
 
+fn fix_section(b: &mut [u8], off: usize) {
+    let Some(len) = b.get(off..off + 8).map(|l| u64::from_le_bytes(l.try_into().unwrap())) else { return };
+    let Some(end) = usize::try_from(len).ok().and_then(|l| (off + 8).checked_add(l)) else { return };
+    if end + 4 <= b.len() {
+        let crc = crc32c::crc32c(&b[off + 8..end]);
+        b[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &x) in b.iter().enumerate().take(10) {
+        v |= u64::from(x & 0x7f) << (7 * i);
+        if x & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+fn fix_checksums(which: usize, b: &mut [u8]) {
+    match which {
+        0 if b.len() >= 52 => {
+            let toc = b.len() - 44;
+            for k in 0..5 {
+                let off = u64::from_le_bytes(b[toc + 8 * k..toc + 8 * k + 8].try_into().unwrap());
+                if let Ok(off) = usize::try_from(off) {
+                    fix_section(b, off);
+                }
+            }
+            let crc = crc32c::crc32c(&b[toc..toc + 40]);
+            b[toc + 40..].copy_from_slice(&crc.to_le_bytes());
+        }
+        1 => {
+            let mut pos = 8;
+            while let Some((len, n)) = b.get(pos..).and_then(uvarint) {
+                let Some(end) = usize::try_from(len).ok().and_then(|l| (pos + n).checked_add(l + 1)) else { return };
+                if end + 4 > b.len() {
+                    return;
+                }
+                let crc = crc32c::crc32c(&b[pos + n..end]);
+                b[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+                pos = end + 4;
+            }
+        }
+        2 => fix_section(b, 8),
+        _ => {}
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else { return };
     let f = fixture();
@@ -100,6 +150,11 @@ fuzz_target!(|data: &[u8]| {
         }
         b
     };
+    // Bit 4: recompute the checksums the damage broke, so the decoders behind them are reached.
+    let mut bytes = bytes;
+    if sel & 16 != 0 {
+        fix_checksums(which, &mut bytes);
+    }
     write_block(&f.work, f, which, &bytes);
     if let Ok(block) = Block::open(&f.work) {
         query_all(&block);
