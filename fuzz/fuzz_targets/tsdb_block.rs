@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ember_exposition::{labels, Matcher};
+use ember_exposition::{Matcher, labels};
 use ember_tsdb::block::Block;
 use ember_tsdb::db::Db;
 use ember_tsdb::storage::{AppendOptions, Querier, Value};
@@ -56,7 +56,9 @@ fn query_all(block: &Block) {
     let q = block.querier(i64::MIN, i64::MAX);
     let _ = q.label_names(&[]);
     let _ = q.label_values("job", &[]);
-    for m in [Matcher::regex("__name__", ".+").unwrap(), Matcher::equal("job", "a"), Matcher::regex("i", "1|3|x").unwrap()] {
+    for m in
+        [Matcher::regex("__name__", ".+").unwrap(), Matcher::equal("job", "a"), Matcher::regex("i", "1|3|x").unwrap()]
+    {
         for s in q.select(true, None, std::slice::from_ref(&m)) {
             let Ok(s) = s else { continue };
             let mut it = s.iter();

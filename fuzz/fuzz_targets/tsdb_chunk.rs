@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
         // in garbage, so compare with the first such sample in the scan).
         if !failed && all.windows(2).all(|w| w[0].t < w[1].t) {
             let want = all.iter().find(|p| p.t >= target);
-            assert_eq!(got.map(|p| (p.t, p.v.as_float().unwrap().to_bits())), want.map(|p| (p.t, p.v.as_float().unwrap().to_bits())));
+            assert_eq!(
+                got.map(|p| (p.t, p.v.as_float().unwrap().to_bits())),
+                want.map(|p| (p.t, p.v.as_float().unwrap().to_bits()))
+            );
         }
         while it.next().is_some() {}
     } else {

@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(st2.repair.is_none() && !st2.torn_tail && st2.dropped_records == 0, "not repaired: {st:?} then {st2:?}");
     assert_eq!(first, second, "{st:?} then {st2:?}");
     // The repaired log opens for writing, and what it appends replays after the old records.
-    let w = wal::Wal::open(&wal_dir, wal::WalOptions { sync: wal::SyncPolicy::Never, ..Default::default() }).expect("repaired WAL opens");
+    let w = wal::Wal::open(&wal_dir, wal::WalOptions { sync: wal::SyncPolicy::Never, ..Default::default() })
+        .expect("repaired WAL opens");
     drop(w);
 });
