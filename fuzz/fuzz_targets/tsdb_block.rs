@@ -80,9 +80,12 @@ fn write_block(dir: &Path, f: &Fixture, which: usize, bytes: &[u8]) {
 }
 
 fn fix_section(b: &mut [u8], off: usize) {
-    let Some(len) = b.get(off..off + 8).map(|l| u64::from_le_bytes(l.try_into().unwrap())) else { return };
+    let Some(len) = off.checked_add(8).and_then(|e| b.get(off..e)).map(|l| u64::from_le_bytes(l.try_into().unwrap()))
+    else {
+        return;
+    };
     let Some(end) = usize::try_from(len).ok().and_then(|l| (off + 8).checked_add(l)) else { return };
-    if end + 4 <= b.len() {
+    if end.checked_add(4).is_some_and(|e| e <= b.len()) {
         let crc = crc32c::crc32c(&b[off + 8..end]);
         b[end..end + 4].copy_from_slice(&crc.to_le_bytes());
     }
@@ -115,8 +118,12 @@ fn fix_checksums(which: usize, b: &mut [u8]) {
         1 => {
             let mut pos = 8;
             while let Some((len, n)) = b.get(pos..).and_then(uvarint) {
-                let Some(end) = usize::try_from(len).ok().and_then(|l| (pos + n).checked_add(l + 1)) else { return };
-                if end + 4 > b.len() {
+                let Some(end) =
+                    usize::try_from(len).ok().and_then(|l| l.checked_add(1).and_then(|l| (pos + n).checked_add(l)))
+                else {
+                    return;
+                };
+                if end.checked_add(4).is_none_or(|e| e > b.len()) {
                     return;
                 }
                 let crc = crc32c::crc32c(&b[pos + n..end]);
