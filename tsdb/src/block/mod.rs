@@ -378,6 +378,9 @@ impl Index {
             let value = self.sym(d.uvarint().map_err(e)?).map_err(e)?;
             labels.push(Label { name: name.to_string(), value: value.to_string() });
         }
+        if !labels.windows(2).all(|w| w[0].name < w[1].name) {
+            return Err(Error::corrupt(&self.path, base as u64, "series labels not sorted and unique"));
+        }
         let n = d.count(3).map_err(e)?;
         let mut chunks = Vec::with_capacity(n);
         let (mut prev_max, mut prev_ref) = (0i64, 0u64);
