@@ -2,7 +2,7 @@
 //! what parses prints to text that parses back to the same tree.
 #![no_main]
 
-use ember_promql::parser::{pretty, print, ParseOptions};
+use ember_promql::parser::{ParseOptions, pretty, print};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

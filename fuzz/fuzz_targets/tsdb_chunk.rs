@@ -1,9 +1,9 @@
-//! XOR chunks: decoding arbitrary bytes never panics, stops with an error or at the
+//! XOR and decimal chunks (bit 2 of the first byte picks the encoding): decoding arbitrary bytes never panics, stops with an error or at the
 //! sample count, and `seek` agrees with a linear scan. Samples encoded from the input
 //! decode back bit for bit.
 #![no_main]
 
-use ember_tsdb::chunks::{XorEncoder, XorIterator};
+use ember_tsdb::chunks::{ChunkEncoder, ChunkIterator, Encoding};
 use ember_tsdb::storage::{Point, SampleIterator};
 use libfuzzer_sys::fuzz_target;
 
@@ -13,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
         // Decode: the rest is a chunk (header included); the first 8 bytes of it also pick a seek target.
         let target = rest.get(..8).map_or(0, |b| i64::from_le_bytes(b.try_into().unwrap()));
         let limit = if sel & 2 == 0 { u16::MAX } else { u16::from(sel) };
-        let mut it = XorIterator::with_limit(rest, limit);
+        let enc = if sel & 4 == 0 { Encoding::Xor } else { Encoding::Decimal };
+        let mut it = ChunkIterator::with_limit(enc, rest, limit);
         let mut all: Vec<Point> = Vec::new();
         while let Some(p) = it.next() {
             assert_eq!(it.at().map(|a| a.t), Some(p.t));
@@ -22,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let failed = it.chunk_error().is_some();
         assert_eq!(failed, it.error().is_some());
-        let mut it = XorIterator::with_limit(rest, limit);
+        let mut it = ChunkIterator::with_limit(enc, rest, limit);
         let got = it.seek(target);
         // Seek returns the first sample at or after the target (timestamps may be unordered
         // in garbage, so compare with the first such sample in the scan).
@@ -36,7 +37,8 @@ fuzz_target!(|data: &[u8]| {
         while it.next().is_some() {}
     } else {
         // Encode: 16-byte (t, v) pairs, timestamps made increasing.
-        let mut enc = XorEncoder::new();
+        let mut enc =
+            if sel & 4 == 0 { ChunkEncoder::xor_with_capacity(256) } else { ChunkEncoder::with_capacity(256) };
         let mut want = Vec::new();
         let mut t = 0i64;
         for c in rest.chunks_exact(16) {
@@ -52,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
             enc.append(t, v);
             want.push((t, v.to_bits()));
         }
-        let mut it = XorIterator::new(enc.bytes());
+        let mut it = ChunkIterator::with_limit(enc.encoding(), enc.bytes(), u16::MAX);
         let mut got = Vec::new();
         while let Some(p) = it.next() {
             got.push((p.t, p.v.as_float().unwrap().to_bits()));
