@@ -35,7 +35,7 @@ use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use crate::storage::{
-    AppendError, AppendErrorKind, AppendOptions, Appendable, Appender, Metadata, Point, Querier, Queryable,
+    AppendError, AppendErrorKind, AppendOptions, Appendable, Appender, Metadata, PointsIterator, Querier, Queryable,
     SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, StorageError, StorageErrorKind, Value, Warned,
     validate_labels,
 };
@@ -849,36 +849,7 @@ impl Series for HeadSeries {
         if self.snap.ooo.is_empty() {
             Box::new(ChunksIterator::new(&self.snap.chunks, self.mint, self.maxt))
         } else {
-            Box::new(OwnedPoints { points: merge_with_ooo(&self.snap, self.mint, self.maxt), next: 0 })
+            Box::new(PointsIterator::new(merge_with_ooo(&self.snap, self.mint, self.maxt)))
         }
-    }
-}
-
-/// Points merged from chunks and out-of-order samples.
-struct OwnedPoints {
-    points: Vec<Point>,
-    next: usize,
-}
-
-impl SampleIterator for OwnedPoints {
-    fn next(&mut self) -> Option<Point> {
-        let p = self.points.get(self.next).copied();
-        self.next = (self.next + 1).min(self.points.len() + 1);
-        p
-    }
-
-    fn at(&self) -> Option<Point> {
-        self.next.checked_sub(1).and_then(|i| self.points.get(i).copied())
-    }
-
-    fn seek(&mut self, t: Timestamp) -> Option<Point> {
-        if let Some(p) = self.at() {
-            if p.t >= t {
-                return Some(p);
-            }
-        }
-        let start = self.next.min(self.points.len());
-        self.next = start + self.points[start..].partition_point(|p| p.t < t);
-        self.next()
     }
 }

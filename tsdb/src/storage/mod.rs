@@ -373,35 +373,40 @@ impl Series for VecSeries {
         &self.labels
     }
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(SliceIterator::new(&self.points))
+        Box::new(SliceIterator::new(self.points.as_slice()))
     }
 }
 
-/// A [`SampleIterator`] over a sorted slice of points, seeking by binary search.
+/// A [`SampleIterator`] over sorted points held in `P` (a slice, or an owned `Vec`),
+/// seeking by binary search.
 #[derive(Debug, Clone)]
-pub struct SliceIterator<'a> {
-    points: &'a [Point],
+pub struct PointsIterator<P> {
+    points: P,
     /// Index of the next point to return.
     next: usize,
 }
 
-impl<'a> SliceIterator<'a> {
+/// A [`PointsIterator`] over a borrowed slice.
+pub type SliceIterator<'a> = PointsIterator<&'a [Point]>;
+
+impl<P: AsRef<[Point]>> PointsIterator<P> {
     /// Iterates `points`, which must be sorted by timestamp.
-    pub fn new(points: &'a [Point]) -> Self {
-        SliceIterator { points, next: 0 }
+    pub fn new(points: P) -> Self {
+        PointsIterator { points, next: 0 }
     }
 }
 
-impl SampleIterator for SliceIterator<'_> {
+impl<P: AsRef<[Point]> + Send> SampleIterator for PointsIterator<P> {
     #[inline]
     fn next(&mut self) -> Option<Point> {
-        let p = self.points.get(self.next).copied();
-        self.next = (self.next + 1).min(self.points.len() + 1);
+        let points = self.points.as_ref();
+        let p = points.get(self.next).copied();
+        self.next = (self.next + 1).min(points.len() + 1);
         p
     }
 
     fn at(&self) -> Option<Point> {
-        self.next.checked_sub(1).and_then(|i| self.points.get(i).copied())
+        self.next.checked_sub(1).and_then(|i| self.points.as_ref().get(i).copied())
     }
 
     fn seek(&mut self, t: Timestamp) -> Option<Point> {
@@ -410,9 +415,9 @@ impl SampleIterator for SliceIterator<'_> {
                 return Some(p);
             }
         }
-        let start = self.next.min(self.points.len());
-        let i = start + self.points[start..].partition_point(|p| p.t < t);
-        self.next = i;
+        let points = self.points.as_ref();
+        let start = self.next.min(points.len());
+        self.next = start + points[start..].partition_point(|p| p.t < t);
         self.next()
     }
 }
@@ -566,7 +571,7 @@ mod tests {
     #[test]
     fn slice_iterator_seek() {
         let pts: Vec<Point> = (0..10).map(|i| Point::float(i * 10, i as f64)).collect();
-        let mut it = SliceIterator::new(&pts);
+        let mut it = SliceIterator::new(pts.as_slice());
         assert_eq!(it.at(), None);
         assert_eq!(it.seek(35).unwrap().t, 40);
         assert_eq!(it.seek(0).unwrap().t, 40, "seek never moves back");
