@@ -73,6 +73,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod duration;
 pub mod format;
 mod labels;
 mod lex;

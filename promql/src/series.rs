@@ -307,47 +307,10 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// Parses a Prometheus duration (`1m30s`, `500ms`, `0`) into milliseconds.
+/// Parses a Prometheus duration (`1m30s`, `500ms`, `0`) into milliseconds; `None` when it
+/// is not one (see [`ember_exposition::duration`]).
 pub fn parse_duration_ms(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut rest = s;
-    let mut total: i64 = 0;
-    if rest.is_empty() {
-        return None;
-    }
-    // Units in the order Prometheus requires them, largest first.
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 31_536_000_000),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let mut last = None;
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if n_end == 0 {
-            return None;
-        }
-        let n: i64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let idx = if rest.starts_with("ms") {
-            6
-        } else {
-            UNITS.iter().position(|(u, _)| u.len() == 1 && rest.starts_with(u))?
-        };
-        if last.is_some_and(|l| idx <= l) {
-            return None;
-        }
-        last = Some(idx);
-        rest = &rest[UNITS[idx].0.len()..];
-        total = total.checked_add(n.checked_mul(UNITS[idx].1)?)?;
-    }
-    Some(total)
+    ember_exposition::duration::parse_duration(s).ok()
 }
 
 /// Parses a float as the scripts write them: decimal, exponent, `Inf`, `NaN` (no hex: in

@@ -2,16 +2,6 @@
 
 use std::fmt;
 
-const UNITS: [(&str, i64); 7] = [
-    ("y", 365 * 24 * 3_600_000),
-    ("w", 7 * 24 * 3_600_000),
-    ("d", 24 * 3_600_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
 /// A non-negative span of time in milliseconds, written as Prometheus writes durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(pub i64);
@@ -32,57 +22,16 @@ impl Duration {
         self.0
     }
 
-    /// Parses `1h30m` and friends; units must appear in descending order, each once.
+    /// Parses `1h30m` and friends; units must appear in descending order, each once (see
+    /// [`ember_exposition::duration`]).
     pub fn parse(s: &str) -> Result<Duration, String> {
-        if s == "0" {
-            return Ok(Duration(0));
-        }
-        if s.is_empty() {
-            return Err("empty duration string".into());
-        }
-        let mut rest = s;
-        let mut total: i64 = 0;
-        let mut next_unit = 0;
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(format!("not a valid duration string: {s:?}"));
-            }
-            let n: i64 = rest[..digits].parse().map_err(|_| format!("duration out of range: {s:?}"))?;
-            rest = &rest[digits..];
-            // "ms" must be tried before "m".
-            let unit = UNITS
-                .iter()
-                .enumerate()
-                .skip(next_unit)
-                .filter(|(_, (u, _))| rest.starts_with(u))
-                .max_by_key(|(_, (u, _))| u.len())
-                .ok_or_else(|| format!("not a valid duration string: {s:?}"))?;
-            let (i, (u, mult)) = unit;
-            total = n
-                .checked_mul(*mult)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(|| format!("duration out of range: {s:?}"))?;
-            rest = &rest[u.len()..];
-            next_unit = i + 1;
-        }
-        Ok(Duration(total))
+        ember_exposition::duration::parse_duration(s).map(Duration).map_err(|e| e.to_string())
     }
 }
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ms = self.0;
-        if ms == 0 {
-            return f.write_str("0s");
-        }
-        for (u, mult) in UNITS {
-            if ms >= mult {
-                write!(f, "{}{u}", ms / mult)?;
-                ms %= mult;
-            }
-        }
-        Ok(())
+        ember_exposition::duration::write_duration(f, self.0)
     }
 }
 

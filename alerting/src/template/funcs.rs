@@ -523,45 +523,7 @@ pub(crate) fn go_duration_string(ns: i128) -> String {
 
 /// Parses a Prometheus duration (`1h30m`, `500ms`, `1d`, `1w`, `1y`) into milliseconds.
 pub fn parse_prom_duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("not a valid duration string: {s:?}");
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut rest = s;
-    let mut total: i64 = 0;
-    let mut last_rank = usize::MAX;
-    const UNITS: [(&str, i64); 8] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("ms", 1),
-        ("m", 60_000),
-        ("s", 1000),
-        ("", 0),
-    ];
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        if n_end == 0 {
-            return Err(bad());
-        }
-        let n: i64 = rest[..n_end].parse().map_err(|_| bad())?;
-        rest = &rest[n_end..];
-        let (rank, (unit, mult)) =
-            UNITS[..7].iter().enumerate().find(|(_, (u, _))| rest.starts_with(u)).ok_or_else(bad)?;
-        // Units must appear from largest to smallest, each at most once (ms ranks below s).
-        let order = [0, 1, 2, 3, 6, 4, 5][rank];
-        if last_rank != usize::MAX && order <= last_rank {
-            return Err(bad());
-        }
-        last_rank = order;
-        rest = &rest[unit.len()..];
-        total = n.checked_mul(*mult).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
-    }
-    Ok(total)
+    ember_exposition::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn title(s: &str) -> String {

@@ -68,29 +68,10 @@ impl ServerOptions {
     }
 }
 
-/// Formats a duration the way Prometheus prints flag values (`5m0s` style is Go's; Prometheus
-/// prints model durations like `5m`).
+/// Formats a duration the way Prometheus prints flag values (model durations like `5m`,
+/// not Go's `5m0s`).
 pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis() as u64;
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, len) in [
-        ("y", 31_536_000_000u64),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if ms >= len {
-            out.push_str(&format!("{}{unit}", ms / len));
-            ms %= len;
-        }
-    }
-    out
+    ember_exposition::duration::format_duration(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Everything the handlers share.

@@ -383,80 +383,19 @@ fn parse_decimal(s: &str) -> Option<f64> {
     clean.parse::<f64>().ok()
 }
 
-/// Parses `1h30m`, `500ms`, `2d`: integer amounts with units from longest to shortest, each
-/// unit at most once. Returns milliseconds.
+/// Parses `1h30m`, `500ms`, `2d` (see [`ember_exposition::duration`]). Returns milliseconds.
 pub(crate) fn parse_duration(s: &str) -> Result<i64, ParseErrorKind> {
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let bad = || ParseErrorKind::BadNumberOrDuration(s.to_string());
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    if b.is_empty() {
-        return Err(bad());
-    }
-    while i < b.len() {
-        let d0 = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == d0 {
-            return Err(bad());
-        }
-        let n: i64 = s[d0..i].parse().map_err(|_| bad())?;
-        let u0 = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let unit = &s[u0..i];
-        let Some(k) = UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(bad());
-        };
-        if k < next_unit {
-            return Err(bad());
-        }
-        next_unit = k + 1;
-        total = n
-            .checked_mul(UNITS[k].1)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| ParseErrorKind::InvalidDuration(format!("duration out of range: {s:?}")))?;
-    }
-    Ok(total)
+    use ember_exposition::duration::{DurationErrorKind, parse_duration};
+    parse_duration(s).map_err(|e| match e.kind {
+        DurationErrorKind::OutOfRange => ParseErrorKind::InvalidDuration(format!("duration out of range: {s:?}")),
+        _ => ParseErrorKind::BadNumberOrDuration(s.to_string()),
+    })
 }
 
 /// Formats milliseconds as a duration literal (`1h30m`, `0s`); negative values get a `-`.
 pub(crate) fn format_duration(out: &mut String, ms: i64) {
-    use std::fmt::Write;
-    if ms == 0 {
-        out.push_str("0s");
-        return;
-    }
-    let mut rest = ms.unsigned_abs();
-    if ms < 0 {
-        out.push('-');
-    }
-    for (unit, size) in [
-        ("y", 31_536_000_000u64),
-        ("w", 604_800_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ] {
-        if rest >= size {
-            let _ = write!(out, "{}{unit}", rest / size);
-            rest %= size;
-        }
-    }
+    // Writing to a String cannot fail.
+    let _ = ember_exposition::duration::write_duration(out, ms);
 }
 
 /// Decodes a string token (quotes included) into its value; `raw` holds the bytes when

@@ -1102,7 +1102,7 @@ mod tests {
         check("info(a, {x=~\".*\"})", "info(a, {x=~\".*\"})");
         check("\"a\\xc5z\"", "\"a\\xc5z\"");
         // Found by fuzzing: huge durations keep their duration form when printed.
-        check("-20000000w ^ 1m", "(-(383561y33w4d ^ 1m))");
+        check("-20000000w ^ 1m", "(-(20000000w ^ 1m))");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `ember tsdb generate-openmetrics`: a deterministic OpenMetrics data set for backfill
 //! benchmarks and comparisons, shaped like node_exporter and kube-state-metrics output
-//! (counters, gauges with few significant digits, pods that come and go).
+//! (counters, gauges with few significant digits, request-latency histograms, pods that
+//! come and go).
 
 use std::io::{self, Write};
 
@@ -63,7 +64,13 @@ enum Shape {
     Gauge { base: f64, digits: i32 },
     /// 0 or 1, flipping rarely.
     Flag,
+    /// A classic histogram (`_bucket` per bound plus `+Inf`, `_count`, `_sum`) receiving up
+    /// to `rate` observations per scrape. One histogram costs `bounds.len() + 3` series.
+    Histogram { rate: u64, bounds: &'static [&'static str] },
 }
+
+/// Request-latency bucket bounds, written as OpenMetrics writes them.
+const LATENCY_BOUNDS: &[&str] = &["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5"];
 
 struct Family {
     name: &'static str,
@@ -148,6 +155,15 @@ fn families() -> Vec<Family> {
             churn: false,
         },
         Family {
+            name: "http_request_duration_seconds",
+            help: "Request latency, by handler and method.",
+            counter: false,
+            share: 11,
+            shape: Shape::Histogram { rate: 60, bounds: LATENCY_BOUNDS },
+            labels: &[("handler", HANDLERS), ("method", METHODS)],
+            churn: false,
+        },
+        Family {
             name: "kube_pod_status_phase",
             help: "The pods current phase.",
             counter: false,
@@ -193,6 +209,24 @@ pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> io::Result<u64> 
     let mut left = opts.series;
     for (fi, f) in fams.iter().enumerate() {
         let n = if fi + 1 == fams.len() { left } else { (opts.series * f.share / total_share).min(left) };
+        if let Shape::Histogram { bounds, .. } = f.shape {
+            // Whole histograms only; what is left over goes to the next families.
+            let per = bounds.len() + 3;
+            let h = n / per;
+            left -= h * per;
+            if h > 0 {
+                let _ = writeln!(buf, "# HELP {} {}", f.name, f.help);
+                let _ = writeln!(buf, "# TYPE {} histogram", f.name);
+            }
+            for k in 0..h {
+                samples += write_histogram(&mut buf, f, bounds, k, opts, steps, &mut rng);
+                if buf.len() >= 1 << 20 {
+                    out.write_all(&buf)?;
+                    buf.clear();
+                }
+            }
+            continue;
+        }
         left -= n;
         if n == 0 {
             continue;
@@ -276,6 +310,7 @@ pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> io::Result<u64> 
                         }
                         let _ = write!(buf, "{flag}");
                     }
+                    Shape::Histogram { .. } => unreachable!("histogram families are written by write_histogram"),
                 }
                 buf.push(b' ');
                 write_seconds(&mut buf, t);
@@ -292,6 +327,71 @@ pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> io::Result<u64> 
     out.write_all(&buf)?;
     out.flush()?;
     Ok(samples)
+}
+
+/// The label set of series `k` of a family without churn: the family's labels in mixed
+/// radix, then `instance` and `job`, sorted by name, as `name="value"` pairs joined by `,`.
+fn node_labels(f: &Family, k: usize) -> String {
+    let combos: usize = f.labels.iter().map(|(_, vs)| vs.len()).product::<usize>().max(1);
+    let owner = k / combos;
+    let mut rest = k % combos;
+    let mut parts: Vec<(&str, String)> = Vec::with_capacity(f.labels.len() + 2);
+    for (name, vs) in f.labels.iter().rev() {
+        parts.push((name, vs[rest % vs.len()].to_string()));
+        rest /= vs.len();
+    }
+    parts.push(("instance", format!("10.{}.{}.{}:9100", owner / 65_536 % 256, owner / 256 % 256, owner % 256)));
+    parts.push(("job", "node".into()));
+    parts.sort();
+    parts.iter().map(|(n, v)| format!("{n}=\"{v}\"")).collect::<Vec<_>>().join(",")
+}
+
+/// Writes histogram `k` of `f` for every step; returns the number of samples written.
+fn write_histogram(
+    buf: &mut Vec<u8>,
+    f: &Family,
+    bounds: &[&str],
+    k: usize,
+    opts: &GenerateOptions,
+    steps: i64,
+    rng: &mut Rng,
+) -> u64 {
+    let Shape::Histogram { rate, .. } = f.shape else { return 0 };
+    let labels = node_labels(f, k);
+    let limits: Vec<f64> = bounds.iter().map(|b| b.parse().unwrap_or(f64::INFINITY)).collect();
+    // Per-bucket counts (not cumulative; the last is above every bound) and the sum in
+    // microseconds, so the text stays exact.
+    let mut counts = vec![0u64; bounds.len() + 1];
+    let mut sum_us: u64 = 0;
+    // Each histogram has its own typical latency.
+    let typical = 0.01 + 0.3 * rng.unit();
+    let offset = rng.below(opts.interval_ms as u64) as i64;
+    let mut samples = 0;
+    for step in 0..steps {
+        for _ in 0..rng.below(rate) {
+            // Roughly log-normal: the typical latency scaled by e^(±2).
+            let v = typical * (4.0 * (rng.unit() - 0.5)).exp();
+            let b = limits.iter().position(|l| v <= *l).unwrap_or(bounds.len());
+            counts[b] += 1;
+            sum_us += (v * 1e6) as u64;
+        }
+        let jitter = if rng.below(8) == 0 { rng.below(4) as i64 } else { 0 };
+        let t = opts.start_ms + offset + step * opts.interval_ms + jitter;
+        let mut cumulative = 0;
+        for (i, le) in bounds.iter().chain(std::iter::once(&"+Inf")).enumerate() {
+            cumulative += counts[i];
+            let _ = write!(buf, "{}_bucket{{{labels},le=\"{le}\"}} {cumulative} ", f.name);
+            write_seconds(buf, t);
+            buf.push(b'\n');
+        }
+        let _ = write!(buf, "{}_count{{{labels}}} {cumulative} ", f.name);
+        write_seconds(buf, t);
+        let _ = write!(buf, "\n{}_sum{{{labels}}} {}.{:06} ", f.name, sum_us / 1_000_000, sum_us % 1_000_000);
+        write_seconds(buf, t);
+        buf.push(b'\n');
+        samples += bounds.len() as u64 + 3;
+    }
+    samples
 }
 
 #[cfg(test)]
@@ -316,6 +416,27 @@ mod tests {
             })
             .sum();
         assert_eq!(series, 50);
+        // With enough series the histogram family is there, with whole histograms.
+        let opts = GenerateOptions { series: 400, duration_ms: 600_000, ..GenerateOptions::default() };
+        let mut a = Vec::new();
+        generate(&opts, &mut a).unwrap();
+        let families = ember_exposition::openmetrics::parse(std::str::from_utf8(&a).unwrap()).unwrap();
+        let h = families.iter().find(|f| f.name == "http_request_duration_seconds").expect("histogram family");
+        assert_eq!(h.metric_type, ember_exposition::MetricType::Histogram);
+        let mut s: Vec<_> = h.samples.iter().map(|s| (s.name.clone(), s.labels.clone())).collect();
+        s.sort();
+        s.dedup();
+        assert!(!s.is_empty() && s.len() % 12 == 0, "{}", s.len());
+        let total: usize = families
+            .iter()
+            .map(|f| {
+                let mut s: Vec<_> = f.samples.iter().map(|s| (s.name.clone(), s.labels.clone())).collect();
+                s.sort();
+                s.dedup();
+                s.len()
+            })
+            .sum();
+        assert_eq!(total, 400);
     }
 
     #[test]
