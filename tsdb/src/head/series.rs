@@ -29,13 +29,24 @@ pub(crate) struct OpenChunk {
 
 /// A series in the head. What an append needs without the lock (its newest timestamp)
 /// is in its [`Slot`](super::table::Slot) in the id table.
+///
+/// Laid out for the commit: cache-line aligned (the `Arc` counts, which appends never
+/// touch, get a line of their own), the lock and the state a commit writes first, so an
+/// in-order commit touches [`HOT_LINES`] lines of it.
+#[repr(C, align(64))]
 pub(crate) struct MemSeries {
+    pub(crate) inner: Mutex<SeriesInner>,
     pub(crate) id: u32,
     pub(crate) hash: u64,
     /// (name, value) symbol ids, sorted by name.
     pub(crate) labels: Box<[(u32, u32)]>,
-    pub(crate) inner: Mutex<SeriesInner>,
 }
+
+/// Lines of a [`MemSeries`] an in-order commit touches: the lock word (padded to 8
+/// bytes) and [`SeriesInner`] up to its closed chunks.
+const HOT_LINES: usize = (8 + std::mem::offset_of!(SeriesInner, chunks)).div_ceil(64);
+// More lines than this and a commit's prefetches start queueing behind each other.
+const _: () = assert!(HOT_LINES <= 4, "the state an in-order commit writes outgrew its lines");
 
 /// `repr(C)`: what every append touches comes first, so a commit reads few cache lines.
 #[derive(Default)]
@@ -361,14 +372,11 @@ pub(crate) fn prefetch_line(addr: usize) {
     let _ = addr;
 }
 
-/// Asks the CPU to start loading a series: the whole allocation, `Arc` counts included.
+/// Asks the CPU to start loading the lines of a series an in-order commit touches.
 #[inline(always)]
 pub(crate) fn prefetch_series(s: *const MemSeries) {
-    let start = s as usize - 16;
-    let mut off = 0;
-    while off < std::mem::size_of::<MemSeries>() + 16 {
-        prefetch_line(start + off);
-        off += 64;
+    for line in 0..HOT_LINES {
+        prefetch_line(s as usize + 64 * line);
     }
 }
 
