@@ -270,6 +270,83 @@ fn many_threads_lose_nothing() {
 }
 
 #[test]
+fn a_series_collected_under_an_open_appender_gets_its_samples_in_a_successor() {
+    let head = Head::default();
+    let l = labels! {"__name__" => "m"};
+    let mut app = head.appender();
+    let r = app.append(None, &l, 1_000, f(1.0), NONE).unwrap();
+    app.commit().unwrap();
+    let mut app = head.appender();
+    app.append(Some(r), &l, 2_000, f(2.0), NONE).unwrap();
+    // Collected while `app` holds it by reference: its memory must outlive `app`, and
+    // the sample goes to a new series with the same labels.
+    assert_eq!(head.truncate(1_500).series_removed, 1);
+    assert_eq!(head.series_labels(r), None);
+    app.commit().unwrap();
+    let want = vec![(l.clone(), vec![Point::float(2_000, 2.0)])];
+    assert_eq!(read(&head, 0, i64::MAX, &[Matcher::equal("__name__", "m")]), want);
+    // The stale reference falls back to the labels.
+    let mut app = head.appender();
+    let r2 = app.append(Some(r), &l, 3_000, f(3.0), NONE).unwrap();
+    assert_ne!(r2, r);
+    app.commit().unwrap();
+    assert_eq!(head.num_series(), 1);
+}
+
+#[test]
+fn truncation_racing_appends_by_reference_loses_no_sample_it_accepted() {
+    let head = Head::default();
+    let n = 400;
+    let rounds = 60i64;
+    let series: Vec<Labels> =
+        (0..n).map(|i| Labels::from_pairs([("__name__", "m".to_string()), ("i", i.to_string())])).collect();
+    let (first, second) = series.split_at(n / 2);
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let mut refs = vec![None; n];
+            for round in 0..rounds {
+                let t = round * 1_000;
+                let mut app = head.appender();
+                for (i, l) in first.iter().enumerate() {
+                    refs[i] = Some(app.append(refs[i], l, t, f(round as f64), NONE).unwrap());
+                }
+                app.commit().unwrap();
+                // The second half is now older than the head's newest sample: the
+                // truncation below collects it while this appender holds it by reference.
+                let mut app = head.appender();
+                for (i, l) in second.iter().enumerate() {
+                    let i = i + n / 2;
+                    refs[i] = Some(app.append(refs[i], l, t, f(round as f64), NONE).unwrap());
+                }
+                barrier.wait();
+                if round % 2 == 0 {
+                    // Even rounds: the truncation is over before the commit; odd: they race.
+                    barrier.wait();
+                }
+                app.commit().unwrap();
+                barrier.wait();
+            }
+        });
+        for round in 0..rounds {
+            barrier.wait();
+            let removed = head.truncate(head.max_time().unwrap_or(0)).series_removed;
+            if round % 2 == 0 {
+                assert_eq!(removed, n / 2, "round {round}");
+                barrier.wait();
+            }
+            barrier.wait();
+        }
+    });
+    let got = read(&head, 0, i64::MAX, &[Matcher::equal("__name__", "m")]);
+    assert_eq!(got.len(), n, "every series has its last round");
+    for (l, pts) in got {
+        assert_eq!(pts.last(), Some(&Point::float((rounds - 1) * 1_000, (rounds - 1) as f64)), "{l}");
+        assert!(pts.windows(2).all(|w| w[0].t < w[1].t), "{l}: {pts:?}");
+    }
+}
+
+#[test]
 fn a_query_never_sees_half_a_batch() {
     let head = Head::default();
     let n = 2000;

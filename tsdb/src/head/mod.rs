@@ -1,7 +1,10 @@
 //! The head: the in-memory part of the database, where every sample lands first.
 //!
-//! - Series live in lock-striped maps, by id (for appends by [`SeriesRef`]) and by label
-//!   hash (a hash finds candidates; labels are compared, so collisions are harmless).
+//! - Series live in a lock-free id table (for appends by [`SeriesRef`]: an append reads
+//!   it with plain loads and holds the series by pointer, no reference count, while its
+//!   appender is open; removed series are freed once no older appender is) and in a
+//!   lock-striped map by label hash (a hash finds candidates; labels are compared, so
+//!   collisions are harmless).
 //! - Label strings are interned once in a symbol table; a series holds `u32` pairs.
 //! - An inverted index maps label name → value → series ids as roaring bitmaps; matchers
 //!   are evaluated by bitmap algebra, with fast paths for `a|b|c`, `prefix.*`, `.*`, `.+`.
@@ -23,6 +26,7 @@ mod replay;
 pub(crate) use replay::ChunkOut;
 mod series;
 mod symbols;
+mod table;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::num::{NonZeroU16, NonZeroUsize};
@@ -40,8 +44,9 @@ use crate::storage::{
     validate_labels,
 };
 use index::Index;
-use series::{Check, ChunksIterator, MemSeries, SeriesInner, Snapshot, float_bits, load_max_t, merge_with_ooo};
+use series::{Check, ChunksIterator, MemSeries, Snapshot, float_bits, merge_with_ooo};
 use symbols::SymbolTable;
+use table::{Pin, SeriesPtr, SeriesTable, SlotRef};
 
 /// Configures and builds a [`Head`].
 #[derive(Debug, Clone)]
@@ -93,7 +98,8 @@ impl HeadBuilder {
         self
     }
 
-    /// Number of lock stripes for the series maps (rounded up to a power of two; default 4096).
+    /// Number of lock stripes for the series map by labels (rounded up to a power of two;
+    /// default 4096).
     pub fn stripes(mut self, n: NonZeroUsize) -> Self {
         self.stripes = n.get().next_power_of_two();
         self
@@ -119,10 +125,9 @@ impl HeadBuilder {
             inner: Arc::new(HeadInner {
                 symbols: SymbolTable::new(),
                 index: RwLock::new(Index::default()),
-                by_id: (0..stripes).map(|_| RwLock::new(Vec::new())).collect(),
+                table: SeriesTable::default(),
                 by_hash: (0..stripes).map(|_| RwLock::new(HashTable::new())).collect(),
                 mask: stripes - 1,
-                stripe_bits: stripes.trailing_zeros(),
                 batch_hint: AtomicUsize::new(0),
                 next_id: AtomicU32::new(1),
                 min_t: AtomicI64::new(i64::MAX),
@@ -176,14 +181,10 @@ impl Isolation {
     }
 }
 
-/// How many samples ahead a commit prefetches series.
-const PREFETCH_AHEAD: usize = 6;
-
-/// One stripe of the id → series map: blocks of consecutive ids, densely.
-type ByIdStripe = Vec<Option<Arc<MemSeries>>>;
-
-/// Consecutive ids per block of a stripe: a scrape's series share a lock and cache lines.
-const ID_BLOCK_BITS: u32 = 8;
+/// How many samples ahead a commit prefetches series, and their open chunks (in
+/// `head_append`, distances from 8 to 32 measure the same, within noise).
+const PREFETCH_SERIES: usize = 16;
+const PREFETCH_CHUNK: usize = 8;
 /// An interned symbol: id and shared string.
 type Sym = (u32, Arc<str>);
 
@@ -191,10 +192,9 @@ struct HeadInner {
     opts: HeadBuilder,
     symbols: SymbolTable,
     index: RwLock<Index>,
-    by_id: Box<[RwLock<ByIdStripe>]>,
+    table: SeriesTable,
     by_hash: Box<[RwLock<HashTable<Arc<MemSeries>>>]>,
     mask: usize,
-    stripe_bits: u32,
     /// Size of the last committed batch, to size the next appender's buffer.
     batch_hint: AtomicUsize,
     next_id: AtomicU32,
@@ -237,18 +237,8 @@ impl Default for Head {
 }
 
 impl HeadInner {
-    /// The stripe and the index inside it of series `id`.
-    #[inline]
-    fn id_slot(&self, id: u32) -> (usize, usize) {
-        let block = (id >> ID_BLOCK_BITS) as usize;
-        let row = block >> self.stripe_bits;
-        (block & self.mask, (row << ID_BLOCK_BITS) | (id as usize & ((1 << ID_BLOCK_BITS) - 1)))
-    }
-
-    #[inline]
     fn series_by_id(&self, id: u64) -> Option<Arc<MemSeries>> {
-        let (stripe, ix) = self.id_slot(u32::try_from(id).ok()?);
-        self.by_id[stripe].read().get(ix).and_then(Option::clone)
+        self.table.get(id)
     }
 
     fn labels_eq(&self, s: &MemSeries, labels: &Labels) -> bool {
@@ -294,23 +284,11 @@ impl HeadInner {
             self.next_id.store(u32::MAX, Ordering::Relaxed);
             return Err(AppendError::new(AppendErrorKind::SeriesLimit));
         }
-        let s = Arc::new(MemSeries {
-            id,
-            hash,
-            labels: interned.iter().map(|((n, _), (v, _))| (*n, *v)).collect(),
-            max_t: AtomicI64::new(i64::MIN),
-            inner: Mutex::new(SeriesInner::default()),
-        });
+        let s = Arc::new(MemSeries::new(id, hash, interned.iter().map(|((n, _), (v, _))| (*n, *v)).collect()));
+        // In the id table first: its slot is reset there before anyone can find the series.
+        self.table.insert(&s);
         g.insert_unique(hash, Arc::clone(&s), |s| s.hash);
         drop(g);
-        {
-            let (stripe, ix) = self.id_slot(id);
-            let mut g = self.by_id[stripe].write();
-            if g.len() <= ix {
-                g.resize(ix + 1, None);
-            }
-            g[ix] = Some(Arc::clone(&s));
-        }
         self.index.write().add(id, interned.iter().map(|((_, n), (_, v))| (n, v)));
         Ok((s, true))
     }
@@ -323,24 +301,14 @@ impl HeadInner {
                 e.remove();
             }
         }
-        {
-            let (stripe, ix) = self.id_slot(s.id);
-            let mut g = self.by_id[stripe].write();
-            if g.get(ix).and_then(Option::as_ref).is_some_and(|x| Arc::ptr_eq(x, s)) {
-                g[ix] = None;
-            }
-        }
+        self.table.remove(s);
         let names: Vec<(Arc<str>, Arc<str>)> =
             s.labels.iter().map(|&(n, v)| (self.symbols.resolve(n), self.symbols.resolve(v))).collect();
         self.index.write().remove(s.id, names.iter().map(|(n, v)| (&**n, &**v)));
     }
 
     fn all_series(&self) -> Vec<Arc<MemSeries>> {
-        let mut out = Vec::new();
-        for stripe in self.by_id.iter() {
-            out.extend(stripe.read().iter().flatten().cloned());
-        }
-        out
+        self.table.all()
     }
 
     fn ooo_ok(&self, t: Timestamp) -> Result<(), AppendErrorKind> {
@@ -361,9 +329,11 @@ impl Head {
     /// A new appender, monomorphic (the [`Appendable`] impl boxes the same type).
     pub fn appender(&self) -> HeadAppender {
         HeadAppender {
+            pin: Some(self.inner.table.pin()),
             head: Arc::clone(&self.inner),
             pending: Vec::with_capacity(self.inner.batch_hint.load(Ordering::Relaxed).min(1 << 16)),
             created: Vec::new(),
+            held: Vec::new(),
             metadata: Vec::new(),
             exemplars: Vec::new(),
             mint: i64::MAX,
@@ -537,17 +507,26 @@ pub struct HeadStats {
 }
 
 struct Pending {
-    series: Arc<MemSeries>,
+    series: SeriesPtr,
+    slot: SlotRef,
     t: Timestamp,
     bits: u64,
 }
 
 /// A batch of appends to the [`Head`]. Dropping it without committing rolls it back.
+///
+/// An open appender pins the head's series table: series it resolved stay allocated
+/// (not necessarily in the head) until it is committed, rolled back or dropped.
 pub struct HeadAppender {
     head: Arc<HeadInner>,
+    /// `Some` until dropped; every `SeriesPtr` below is valid while it is held.
+    pin: Option<Pin>,
     pending: Vec<Pending>,
+    /// Series this batch created (removed again on rollback).
     created: Vec<Arc<MemSeries>>,
-    metadata: Vec<(Arc<MemSeries>, Metadata)>,
+    /// Series resolved by labels (kept alive by this count rather than by the pin).
+    held: Vec<Arc<MemSeries>>,
+    metadata: Vec<(SeriesPtr, Metadata)>,
     exemplars: Vec<(u32, Exemplar)>,
     mint: Timestamp,
     maxt: Timestamp,
@@ -569,18 +548,26 @@ impl HeadAppender {
         if t < h.min_valid_t.load(Ordering::Relaxed) {
             return Err(AppendError::at(AppendErrorKind::OutOfBounds, t));
         }
-        let s = match series.and_then(|r| h.series_by_id(r.0)) {
-            Some(s) => s,
+        let pin = self.pin.as_ref().ok_or(AppendError::new(AppendErrorKind::Closed))?;
+        // The id is the reference's (the series' own line is not read on this path).
+        let (ptr, slot, id) = match series.and_then(|r| Some((h.table.get_ptr(r.0, pin)?, r.0 as u32))) {
+            Some(((p, slot), id)) => (p, slot, id),
             None => {
                 let (s, created) = h.get_or_create(labels)?;
-                if created {
-                    self.created.push(Arc::clone(&s));
-                }
-                s
+                let p = (SeriesPtr::of(&s), h.table.slot(s.id), s.id);
+                if created { &mut self.created } else { &mut self.held }.push(s);
+                p
             }
         };
-        let max_t = load_max_t(&s);
+        #[allow(unsafe_code)]
+        // SAFETY: the appender holds the head, so the table is alive.
+        let max_t = unsafe { slot.get() }.max_t.load(Ordering::Acquire);
+        // The series itself is only read when the sample is not newer than its newest.
         if t <= max_t {
+            #[allow(unsafe_code)]
+            // SAFETY: `ptr` was read from the table under `self.pin`, or comes from an `Arc`
+            // in `self.created` / `self.held`; both outlive this call.
+            let s = unsafe { ptr.get() };
             let ooo = h.ooo_ok(t);
             let check = s.inner.lock().check(max_t, t, bits, ooo.is_ok());
             match check {
@@ -595,18 +582,17 @@ impl HeadAppender {
                 && ct > max_t
                 && ct >= h.min_valid_t.load(Ordering::Relaxed)
             {
-                self.pending.push(Pending { series: Arc::clone(&s), t: ct, bits: 0f64.to_bits() });
+                self.pending.push(Pending { series: ptr, slot, t: ct, bits: 0f64.to_bits() });
                 self.mint = self.mint.min(ct);
             }
         }
         if let Some(m) = &opts.metadata {
-            self.metadata.push((Arc::clone(&s), m.clone()));
+            self.metadata.push((ptr, m.clone()));
         }
         if h.exemplars.is_some() {
-            self.exemplars.extend(opts.exemplars.iter().map(|e| (s.id, e.clone())));
+            self.exemplars.extend(opts.exemplars.iter().map(|e| (id, e.clone())));
         }
-        let id = s.id;
-        self.pending.push(Pending { series: s, t, bits });
+        self.pending.push(Pending { series: ptr, slot, t, bits });
         self.mint = self.mint.min(t);
         self.maxt = self.maxt.max(t);
         Ok(SeriesRef(id as u64))
@@ -630,14 +616,35 @@ impl HeadAppender {
         }
         let (mut stored, mut dropped) = (0u64, 0u64);
         h.batch_hint.store(pending.len(), Ordering::Relaxed);
+        for (i, p) in pending.iter().take(PREFETCH_SERIES).enumerate() {
+            series::prefetch_series(p.series.addr());
+            if i < PREFETCH_CHUNK {
+                #[allow(unsafe_code)]
+                // SAFETY: the appender holds the head, so the table is alive.
+                unsafe { p.slot.get() }.prefetch_chunk();
+            }
+        }
         for (i, p) in pending.iter().enumerate() {
-            // The batch's series are usually not in cache: fetch a few ahead while this one
-            // is written (locked instructions would otherwise wait for each miss in turn).
-            if let Some(ahead) = pending.get(i + PREFETCH_AHEAD) {
-                series::prefetch(&ahead.series);
+            // The batch's series and chunks are usually not in cache: fetch them ahead while
+            // this one is written (locked instructions would otherwise wait for each miss in
+            // turn). Both addresses are known without touching the series: its pointer, and
+            // its open chunk's from its slot (which the append just read).
+            if let Some(ahead) = pending.get(i + PREFETCH_SERIES) {
+                series::prefetch_series(ahead.series.addr());
+            }
+            if let Some(ahead) = pending.get(i + PREFETCH_CHUNK) {
+                #[allow(unsafe_code)]
+                // SAFETY: the appender holds the head, so the table is alive.
+                unsafe { ahead.slot.get() }.prefetch_chunk();
             }
             let successor;
-            let mut series = &p.series;
+            #[allow(unsafe_code)]
+            // SAFETY: pending series pointers are valid while `self.pin` is held (see
+            // `append`).
+            let mut series = unsafe { p.series.get() };
+            #[allow(unsafe_code)]
+            // SAFETY: the appender holds the head, so the table is alive.
+            let mut slot = unsafe { p.slot.get() };
             let mut inner = series.inner.lock();
             if inner.deleted {
                 // Collected while we held it: store into its successor.
@@ -651,14 +658,19 @@ impl HeadAppender {
                     }
                 }
                 series = &successor;
+                #[allow(unsafe_code)]
+                // SAFETY: as above.
+                let s = unsafe { h.table.slot(series.id).get() };
+                slot = s;
                 inner = series.inner.lock();
             }
-            let max_t = load_max_t(series);
+            let max_t = slot.max_t.load(Ordering::Acquire);
             let ooo_ok = p.t <= max_t && h.ooo_ok(p.t).is_ok();
             match inner.check(max_t, p.t, p.bits, ooo_ok) {
                 Check::InOrder => {
                     inner.append_in_order(p.t, p.bits, seq, low, opts.chunk_range, opts.samples_per_chunk);
-                    series.max_t.store(p.t, Ordering::Release);
+                    slot.set_chunk_hint(&inner);
+                    slot.max_t.store(p.t, Ordering::Release);
                     stored += 1;
                 }
                 Check::OutOfOrder => {
@@ -669,8 +681,10 @@ impl HeadAppender {
                 Check::DuplicateTimestamp | Check::Rejected => dropped += 1,
             }
         }
-        for (s, m) in std::mem::take(&mut self.metadata) {
-            let mut inner = s.inner.lock();
+        for (p, m) in std::mem::take(&mut self.metadata) {
+            #[allow(unsafe_code)]
+            // SAFETY: as above.
+            let mut inner = unsafe { p.get() }.inner.lock();
             if inner.metadata.as_deref() != Some(&m) {
                 inner.metadata = Some(Arc::new(m));
             }
@@ -720,6 +734,10 @@ impl HeadAppender {
 impl Drop for HeadAppender {
     fn drop(&mut self) {
         self.discard();
+        self.held.clear();
+        if let Some(pin) = self.pin.take() {
+            self.head.table.unpin(pin);
+        }
     }
 }
 
@@ -784,14 +802,16 @@ impl HeadQuerier {
     /// The matching series with their visible data, in id order.
     pub fn select_series(&self, matchers: &[Matcher]) -> Vec<HeadSeries> {
         let mut out = Vec::new();
+        let pin = self.head.table.pin();
         for id in self.postings(matchers) {
-            let Some(s) = self.head.series_by_id(id as u64) else { continue };
+            let Some(s) = self.head.table.get_arc(id as u64, &pin) else { continue };
             let snap = s.inner.lock().snapshot(self.seen, self.mint, self.maxt);
             if snap.is_empty() {
                 continue;
             }
             out.push(HeadSeries { labels: self.head.labels_of(&s), snap, mint: self.mint, maxt: self.maxt });
         }
+        self.head.table.unpin(pin);
         out
     }
 

@@ -2,15 +2,13 @@
 //! recorded, and reading whole chunks out for a block. Kept apart from the append path.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 
-use ember_exposition::{Labels, Timestamp};
-use parking_lot::Mutex;
-
-use super::series::{MemSeries, SeriesInner};
+use super::series::MemSeries;
 use super::{Head, Sym};
 use crate::chunks::Encoding;
 use crate::storage::{SeriesRef, validate_labels};
+use ember_exposition::{Labels, Timestamp};
 
 /// A chunk handed to a block writer.
 pub(crate) struct ChunkOut {
@@ -31,29 +29,16 @@ impl Head {
             return Some(SeriesRef(s.id as u64));
         }
         let id = match u32::try_from(id) {
-            Ok(id) if id != 0 && id != u32::MAX && h.series_by_id(id as u64).is_none() => id,
+            Ok(id) if id != 0 && id != u32::MAX && !h.table.contains(id) => id,
             // Taken or out of range: a fresh id (the caller maps the WAL's to it).
             _ => return h.get_or_create(labels).ok().map(|(s, _)| SeriesRef(s.id as u64)),
         };
         validate_labels(labels).ok()?;
         let interned: Vec<(Sym, Sym)> =
             labels.iter().map(|l| (h.symbols.intern(&l.name), h.symbols.intern(&l.value))).collect();
-        let s = Arc::new(MemSeries {
-            id,
-            hash,
-            labels: interned.iter().map(|((n, _), (v, _))| (*n, *v)).collect(),
-            max_t: AtomicI64::new(i64::MIN),
-            inner: Mutex::new(SeriesInner::default()),
-        });
+        let s = Arc::new(MemSeries::new(id, hash, interned.iter().map(|((n, _), (v, _))| (*n, *v)).collect()));
+        h.table.insert(&s);
         h.by_hash[hash as usize & h.mask].write().insert_unique(hash, Arc::clone(&s), |s| s.hash);
-        {
-            let (stripe, ix) = h.id_slot(id);
-            let mut g = h.by_id[stripe].write();
-            if g.len() <= ix {
-                g.resize(ix + 1, None);
-            }
-            g[ix] = Some(Arc::clone(&s));
-        }
         h.next_id.fetch_max(id + 1, Ordering::Relaxed);
         h.index.write().add(id, interned.iter().map(|((_, n), (_, v))| (n, v)));
         Some(SeriesRef(id as u64))

@@ -1,7 +1,6 @@
 //! One in-memory series: its label symbols, its chunks, and what readers may see of them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use ember_exposition::Timestamp;
 use parking_lot::Mutex;
@@ -28,18 +27,26 @@ pub(crate) struct OpenChunk {
     pub(crate) enc: ChunkEncoder,
 }
 
-/// A series in the head. `repr(C)` keeps what an append reads (`max_t`, `id`) on the
-/// cache line of the `Arc`'s reference count.
-#[repr(C)]
+/// A series in the head. What an append needs without the lock (its newest timestamp)
+/// is in its [`Slot`](super::table::Slot) in the id table.
+///
+/// Laid out for the commit: cache-line aligned (the `Arc` counts, which appends never
+/// touch, get a line of their own), the lock and the state a commit writes first, so an
+/// in-order commit touches [`HOT_LINES`] lines of it.
+#[repr(C, align(64))]
 pub(crate) struct MemSeries {
-    /// Newest in-order timestamp, readable without the lock (`i64::MIN` when none).
-    pub(crate) max_t: AtomicI64,
+    pub(crate) inner: Mutex<SeriesInner>,
     pub(crate) id: u32,
     pub(crate) hash: u64,
     /// (name, value) symbol ids, sorted by name.
     pub(crate) labels: Box<[(u32, u32)]>,
-    pub(crate) inner: Mutex<SeriesInner>,
 }
+
+/// Lines of a [`MemSeries`] an in-order commit touches: the lock word (padded to 8
+/// bytes) and [`SeriesInner`] up to its closed chunks.
+const HOT_LINES: usize = (8 + std::mem::offset_of!(SeriesInner, chunks)).div_ceil(64);
+// More lines than this and a commit's prefetches start queueing behind each other.
+const _: () = assert!(HOT_LINES <= 4, "the state an in-order commit writes outgrew its lines");
 
 /// `repr(C)`: what every append touches comes first, so a commit reads few cache lines.
 #[derive(Default)]
@@ -347,30 +354,35 @@ pub(crate) fn float_bits(v: Value) -> Option<u64> {
     v.as_float().map(f64::to_bits)
 }
 
-pub(crate) fn load_max_t(s: &MemSeries) -> Timestamp {
-    s.max_t.load(Ordering::Acquire)
-}
-
-/// Asks the CPU to start loading a series' cache lines (a hint; no effect on other targets).
+/// Asks the CPU to start loading the cache line at `addr` (a hint: it never faults, so
+/// any address will do; no effect on targets other than x86-64).
 #[inline(always)]
-pub(crate) fn prefetch(s: &Arc<MemSeries>) {
+pub(crate) fn prefetch_line(addr: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // The reference counts sit just before the series; the whole allocation is fetched.
-        let start = (Arc::as_ptr(s) as *const i8).wrapping_sub(16);
-        let len = std::mem::size_of::<MemSeries>() + 16;
-        let mut off = 0;
-        while off < len {
-            #[allow(unsafe_code)]
-            // SAFETY: prefetching is a hint that never faults, whatever the address; the
-            // address here is inside (or one line past) a live allocation anyway.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(off))
-            };
-            off += 64;
-        }
+        #[allow(unsafe_code)]
+        // SAFETY: prefetching is a hint that never faults and has no effect on the
+        // program's semantics, whatever the address.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(addr as *const i8)
+        };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = s;
+    let _ = addr;
+}
+
+/// Asks the CPU to start loading the lines of a series an in-order commit touches.
+#[inline(always)]
+pub(crate) fn prefetch_series(s: *const MemSeries) {
+    for line in 0..HOT_LINES {
+        prefetch_line(s as usize + 64 * line);
+    }
+}
+
+impl MemSeries {
+    /// A new, empty series.
+    pub(crate) fn new(id: u32, hash: u64, labels: Box<[(u32, u32)]>) -> Self {
+        MemSeries { id, hash, labels, inner: Mutex::new(SeriesInner::default()) }
+    }
 }
