@@ -588,28 +588,12 @@ impl Db {
         Ok(())
     }
 
-    /// The head's chunks in `[mint, maxt]` for a block, with head tombstones applied
-    /// (affected series are re-encoded).
+    /// The head's chunks in `[mint, maxt]` for a block, re-encoded for it (packed chunks,
+    /// see [`compact::encode_chunks`]) with head tombstones applied.
     fn head_chunks(&self, mint: Timestamp, maxt: Timestamp) -> Vec<(Labels, Vec<crate::head::ChunkOut>)> {
         let mut series = self.inner.head.chunks_in(mint, maxt);
         let stones = Arc::clone(&self.inner.head_stones.read());
-        if stones.is_empty() {
-            return series;
-        }
-        for (labels, chunks) in &mut series {
-            let Some(ranges) = stones.get(labels) else { continue };
-            let mut pts = Vec::new();
-            for c in chunks.iter() {
-                let mut it = crate::block::chunk_iter(c.encoding, &c.data);
-                while let Some(p) = it.next() {
-                    if !ranges.iter().any(|&(a, b)| p.t >= a && p.t <= b) {
-                        pts.push(p);
-                    }
-                }
-            }
-            *chunks = compact::encode_chunks(&pts);
-        }
-        series.retain(|(_, c)| !c.is_empty());
+        compact::repack(&mut series, |l| stones.get(l).map(|r| &r[..]));
         series
     }
 
