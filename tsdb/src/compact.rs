@@ -192,3 +192,48 @@ pub(crate) fn link_dir(src: &Path, dst: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ember_exposition::STALE_NAN;
+
+    /// Encodes, checks the chunks decode to the points by bits; returns the encodings.
+    #[track_caller]
+    fn check(points: &[Point]) -> Vec<(Encoding, usize)> {
+        let chunks = encode_chunks(points);
+        let mut got = Vec::new();
+        let mut shape = Vec::new();
+        for c in &chunks {
+            let mut it = crate::block::chunk_iter(c.encoding, &c.data);
+            let before = got.len();
+            while let Some(p) = it.next() {
+                got.push((p.t, p.v.as_float().map(f64::to_bits)));
+            }
+            assert!(it.chunk_error().is_none());
+            assert_eq!((c.min_t, c.max_t), (got[before].0, got[got.len() - 1].0));
+            shape.push((c.encoding, got.len() - before));
+        }
+        let want: Vec<(i64, Option<u64>)> = points.iter().map(|p| (p.t, p.v.as_float().map(f64::to_bits))).collect();
+        assert_eq!(got, want);
+        shape
+    }
+
+    #[test]
+    fn decimal_runs_pack_and_other_values_fall_back() {
+        let pts = |vs: &[f64]| -> Vec<Point> {
+            vs.iter().enumerate().map(|(i, &v)| Point::float(i as i64 * 15_000, v)).collect()
+        };
+        assert_eq!(check(&[]), vec![]);
+        assert_eq!(check(&pts(&[1.5; 480])), vec![(Encoding::Packed, 480)]);
+        assert_eq!(check(&pts(&[1.0; 1000])), vec![(Encoding::Packed, 960), (Encoding::Packed, 40)]);
+        // A stale marker at the end: one small chunk after the packed run.
+        let mut vs = vec![2.0; 100];
+        vs.push(STALE_NAN);
+        assert_eq!(check(&pts(&vs)), vec![(Encoding::Packed, 100), (Encoding::Xor, 1)]);
+        // Values that are not decimals: XOR chunks of 120, until a decimal run starts.
+        let mut vs: Vec<f64> = (0..200).map(|i| (i as f64 + 0.5).sqrt()).collect();
+        vs.extend([7.0; 50]);
+        assert_eq!(check(&pts(&vs))[..], [(Encoding::Xor, 120), (Encoding::Xor, 80), (Encoding::Packed, 50)]);
+    }
+}
