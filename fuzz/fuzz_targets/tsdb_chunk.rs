@@ -1,9 +1,10 @@
-//! XOR and decimal chunks (bit 2 of the first byte picks the encoding): decoding arbitrary bytes never panics, stops with an error or at the
-//! sample count, and `seek` agrees with a linear scan. Samples encoded from the input
-//! decode back bit for bit.
+//! XOR, decimal and packed chunks (bits 2 and 3 of the first byte pick the encoding):
+//! decoding arbitrary bytes never panics, stops with an error or at the sample count, and
+//! `seek` agrees with a linear scan. Samples encoded from the input decode back bit for
+//! bit (packed: chunk after chunk, as a block writer cuts them).
 #![no_main]
 
-use ember_tsdb::chunks::{ChunkEncoder, ChunkIterator, Encoding};
+use ember_tsdb::chunks::{ChunkEncoder, ChunkIterator, Encoding, encode_packed};
 use ember_tsdb::storage::{Point, SampleIterator};
 use libfuzzer_sys::fuzz_target;
 
@@ -13,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
         // Decode: the rest is a chunk (header included); the first 8 bytes of it also pick a seek target.
         let target = rest.get(..8).map_or(0, |b| i64::from_le_bytes(b.try_into().unwrap()));
         let limit = if sel & 2 == 0 { u16::MAX } else { u16::from(sel) };
-        let enc = if sel & 4 == 0 { Encoding::Xor } else { Encoding::Decimal };
+        let enc = match sel & 12 {
+            0 => Encoding::Xor,
+            4 => Encoding::Decimal,
+            _ => Encoding::Packed,
+        };
         let mut it = ChunkIterator::with_limit(enc, rest, limit);
         let mut all: Vec<Point> = Vec::new();
         while let Some(p) = it.next() {
@@ -35,6 +40,41 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         while it.next().is_some() {}
+    } else if sel & 8 != 0 {
+        // Pack: 16-byte (t, v) pairs (any timestamps; values often short decimals), cut
+        // into packed chunks of at most `max` samples, one sample where a value does not fit.
+        let max = usize::from(sel >> 4) * 16 + 1;
+        let pts: Vec<Point> = rest
+            .chunks_exact(16)
+            .map(|c| {
+                let t = i64::from_le_bytes(c[..8].try_into().unwrap());
+                let bits = u64::from_le_bytes(c[8..].try_into().unwrap());
+                // Mostly decimals: low bits pick a scaled integer unless the top bit is set.
+                let v = if bits >> 63 == 0 {
+                    (bits as i64 % 1_000_000_000) as f64 / 10f64.powi((bits >> 56) as i32 % 7)
+                } else {
+                    f64::from_bits(bits)
+                };
+                Point::float(t, v)
+            })
+            .collect();
+        let mut rest = &pts[..];
+        while !rest.is_empty() {
+            let Some((n, bytes)) = encode_packed(rest, max) else {
+                rest = &rest[1..];
+                continue;
+            };
+            assert!(n >= 1 && n <= max.min(rest.len()));
+            let mut it = ChunkIterator::with_limit(Encoding::Packed, &bytes, u16::MAX);
+            let mut got = Vec::new();
+            while let Some(p) = it.next() {
+                got.push((p.t, p.v.as_float().unwrap().to_bits()));
+            }
+            assert!(it.chunk_error().is_none());
+            let want: Vec<(i64, u64)> = rest[..n].iter().map(|p| (p.t, p.v.as_float().unwrap().to_bits())).collect();
+            assert_eq!(got, want);
+            rest = &rest[n..];
+        }
     } else {
         // Encode: 16-byte (t, v) pairs, timestamps made increasing.
         let mut enc =

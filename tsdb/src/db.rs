@@ -273,57 +273,104 @@ fn open_blocks(dir: &Path) -> Result<(Vec<Block>, CorruptBlocks)> {
     Ok((blocks, bad))
 }
 
+/// Samples handed to one replay worker at a time.
+const REPLAY_BATCH: usize = 4096;
+
 /// Replays the WAL in `dir` into `head`; returns the references the log defines under
 /// the head's own ids.
+///
+/// Three stages run at once: a thread decodes the log (`wal::replay`), this thread
+/// creates series and routes each sample by its series to one of several apply workers
+/// (one per core, at most 8), and the workers append. A series' samples all go to one
+/// worker, in log order, so each series sees its samples in order; series are created
+/// before any sample that names them is routed.
 pub(crate) fn replay_into(head: &Head, dir: &Path, stones: &mut HeadTombstones) -> Result<(OpenReport, Vec<u64>)> {
     let start = Instant::now();
     // WAL reference -> head reference (0: unknown).
     let mut map: Vec<u32> = Vec::new();
     let mut logged: Vec<u64> = Vec::new();
     let mut skipped = 0u64;
-    let empty = Labels::default();
-    let replay = wal::replay(dir, |rec| match rec {
-        Record::Series(series) => {
-            for s in series {
-                let Some(r) = head.replay_series(s.r, &s.labels) else { continue };
-                let (Ok(from), Ok(to)) = (usize::try_from(s.r), u32::try_from(r.0)) else { continue };
-                if from >= map.len() {
-                    map.resize(from + 1, 0);
-                }
-                map[from] = to;
-                if r.0 == s.r {
-                    let i = (r.0 >> 6) as usize;
-                    if logged.len() <= i {
-                        logged.resize(i + 1, 0);
-                    }
-                    logged[i] |= 1 << (r.0 & 63);
-                }
-            }
-        }
-        Record::Samples(samples) => {
-            let mut app = head.appender();
-            for s in samples {
-                match map.get(s.r as usize) {
-                    Some(&to) if to != 0 => {
-                        let v = Value::Float(f64::from_bits(s.v));
-                        if app.append(Some(SeriesRef(to as u64)), &empty, s.t, v, AppendOptions::NONE).is_err() {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let replay = std::thread::scope(|sc| {
+        let mut senders = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = crossbeam_channel::bounded::<Vec<(u32, i64, u64)>>(32);
+            senders.push(tx);
+            handles.push(sc.spawn(move || {
+                let empty = Labels::default();
+                let mut skipped = 0u64;
+                for batch in rx {
+                    let mut app = head.appender();
+                    for (to, t, v) in batch {
+                        let v = Value::Float(f64::from_bits(v));
+                        if app.append(Some(SeriesRef(to as u64)), &empty, t, v, AppendOptions::NONE).is_err() {
                             skipped += 1;
                         }
                     }
-                    _ => skipped += 1,
+                    let _ = app.commit();
+                }
+                skipped
+            }));
+        }
+        let mut bufs: Vec<Vec<(u32, i64, u64)>> = (0..workers).map(|_| Vec::with_capacity(REPLAY_BATCH)).collect();
+        let replay = wal::replay(dir, |rec| match rec {
+            Record::Series(series) => {
+                for s in series {
+                    let Some(r) = head.replay_series(s.r, &s.labels) else { continue };
+                    let (Ok(from), Ok(to)) = (usize::try_from(s.r), u32::try_from(r.0)) else { continue };
+                    if from >= map.len() {
+                        map.resize(from + 1, 0);
+                    }
+                    map[from] = to;
+                    if r.0 == s.r {
+                        let i = (r.0 >> 6) as usize;
+                        if logged.len() <= i {
+                            logged.resize(i + 1, 0);
+                        }
+                        logged[i] |= 1 << (r.0 & 63);
+                    }
                 }
             }
-            let _ = app.commit();
-        }
-        Record::Tombstones(ts) => {
-            for t in ts {
-                let to = map.get(t.r as usize).copied().unwrap_or(0);
-                if let Some(l) = (to != 0).then(|| head.series_labels(SeriesRef(to as u64))).flatten() {
-                    stones.entry(l).or_default().push((t.mint, t.maxt));
+            Record::Samples(samples) => {
+                for s in samples {
+                    match map.get(s.r as usize) {
+                        Some(&to) if to != 0 => {
+                            let w = to as usize % workers;
+                            bufs[w].push((to, s.t, s.v));
+                            if bufs[w].len() == REPLAY_BATCH {
+                                let full = std::mem::replace(&mut bufs[w], Vec::with_capacity(REPLAY_BATCH));
+                                // A worker only stops by panicking; its samples then count as lost below.
+                                let _ = senders[w].send(full);
+                            }
+                        }
+                        _ => skipped += 1,
+                    }
                 }
             }
+            Record::Tombstones(ts) => {
+                for t in ts {
+                    let to = map.get(t.r as usize).copied().unwrap_or(0);
+                    if let Some(l) = (to != 0).then(|| head.series_labels(SeriesRef(to as u64))).flatten() {
+                        stones.entry(l).or_default().push((t.mint, t.maxt));
+                    }
+                }
+            }
+            _ => {}
+        });
+        for (buf, tx) in bufs.into_iter().zip(&senders) {
+            if !buf.is_empty() {
+                let _ = tx.send(buf);
+            }
         }
-        _ => {}
+        drop(senders);
+        for h in handles {
+            match h.join() {
+                Ok(n) => skipped += n,
+                Err(_) => return Err(crate::Error::new(crate::ErrorKind::Invalid("WAL replay worker panicked"))),
+            }
+        }
+        replay
     })?;
     let report =
         OpenReport { replay, samples_skipped: skipped, replay_time: start.elapsed(), corrupt_blocks: Vec::new() };
@@ -588,28 +635,12 @@ impl Db {
         Ok(())
     }
 
-    /// The head's chunks in `[mint, maxt]` for a block, with head tombstones applied
-    /// (affected series are re-encoded).
+    /// The head's chunks in `[mint, maxt]` for a block, re-encoded for it (packed chunks,
+    /// see [`compact::encode_chunks`]) with head tombstones applied.
     fn head_chunks(&self, mint: Timestamp, maxt: Timestamp) -> Vec<(Labels, Vec<crate::head::ChunkOut>)> {
         let mut series = self.inner.head.chunks_in(mint, maxt);
         let stones = Arc::clone(&self.inner.head_stones.read());
-        if stones.is_empty() {
-            return series;
-        }
-        for (labels, chunks) in &mut series {
-            let Some(ranges) = stones.get(labels) else { continue };
-            let mut pts = Vec::new();
-            for c in chunks.iter() {
-                let mut it = crate::block::chunk_iter(c.encoding, &c.data);
-                while let Some(p) = it.next() {
-                    if !ranges.iter().any(|&(a, b)| p.t >= a && p.t <= b) {
-                        pts.push(p);
-                    }
-                }
-            }
-            *chunks = compact::encode_chunks(&pts);
-        }
-        series.retain(|(_, c)| !c.is_empty());
+        compact::repack(&mut series, |l| stones.get(l).map(|r| &r[..]));
         series
     }
 

@@ -1,9 +1,11 @@
 //! Golden data of format version 1 (`testdata/compat/v1/db`: blocks with tombstones, a
 //! WAL with a checkpoint and segments), opened by this test forever: a later version must
-//! keep reading what this one wrote.
+//! keep reading what this one wrote. `testdata/compat/v1-packed/db` is the same data
+//! written once blocks held packed chunks (encoding 0x42).
 //!
-//! Regenerate (only when the format version changes, into a new `vN`):
-//! `EMBER_WRITE_GOLDEN=1 cargo test -p ember-tsdb --test compat -- --ignored`
+//! Write a new golden directory (only when the format changes, into a new directory; never
+//! over an existing one): `EMBER_WRITE_GOLDEN=<dir under testdata/compat> cargo test -p
+//! ember-tsdb --test compat -- --ignored`
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,8 +17,8 @@ use ember_tsdb::wal::SyncPolicy;
 
 const HOUR: i64 = 3600 * 1000;
 
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/compat/v1/db")
+fn golden_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/compat").join(name).join("db")
 }
 
 /// 12 series, a sample every 5 minutes for 5 h; deleted: job="a" in [1 h, 2 h].
@@ -50,12 +52,10 @@ fn copy_dir(src: &Path, dst: &Path) {
 
 #[test]
 #[ignore]
-fn write_compat_v1() {
-    if std::env::var_os("EMBER_WRITE_GOLDEN").is_none() {
-        return;
-    }
-    let dir = golden_dir();
-    let _ = std::fs::remove_dir_all(&dir);
+fn write_golden() {
+    let Some(name) = std::env::var_os("EMBER_WRITE_GOLDEN") else { return };
+    let dir = golden_dir(name.to_str().unwrap());
+    assert!(!dir.exists(), "{} exists: golden data is never rewritten", dir.display());
     let db = Db::builder(&dir).sync(SyncPolicy::Never).retention(Duration::from_secs(100 * 3600)).open().unwrap();
     let data = data();
     for k in 0..60 {
@@ -76,8 +76,18 @@ fn write_compat_v1() {
 
 #[test]
 fn compat_v1_opens_forever() {
+    check_golden("v1");
+}
+
+#[test]
+fn compat_v1_packed_opens_forever() {
+    check_golden("v1-packed");
+}
+
+#[track_caller]
+fn check_golden(name: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&golden_dir(), tmp.path());
+    copy_dir(&golden_dir(name), tmp.path());
     let db = Db::builder(tmp.path()).sync(SyncPolicy::Never).open().unwrap();
     let report = db.open_report();
     assert!(report.corrupt_blocks.is_empty(), "{report:?}");

@@ -26,7 +26,7 @@ use ember_exposition::Timestamp;
 
 use super::bstream::{BitReader, BitWriter, read_uvarint, read_varint, write_uvarint, write_varint};
 use super::xor::{read_dod, write_dod};
-use super::{ChunkError, ChunkErrorKind, Encoding, XorEncoder, XorIterator};
+use super::{ChunkError, ChunkErrorKind, Encoding, PackedIterator, XorEncoder, XorIterator};
 use crate::storage::{Point, SampleIterator, StorageError, StorageErrorKind};
 
 /// Bytes before the bit stream: the sample count and the scale.
@@ -40,13 +40,13 @@ const POW10: [f64; MAX_SCALE as usize + 1] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
 
 /// The value `k / 10^scale` decodes to.
 #[inline]
-fn decode_k(k: i64, scale: u8) -> f64 {
+pub(super) fn decode_k(k: i64, scale: u8) -> f64 {
     if scale == 0 { k as f64 } else { k as f64 / POW10[scale as usize] }
 }
 
 /// `k` with `k / 10^scale == v` bit for bit, if there is one within ±2^53.
 #[inline]
-fn encode_k(v: f64, scale: u8) -> Option<i64> {
+pub(super) fn encode_k(v: f64, scale: u8) -> Option<i64> {
     let x = v * POW10[scale as usize];
     // NaN and infinities fail the range check.
     if x.is_nan() || x.abs() >= K_LIMIT as f64 {
@@ -61,8 +61,14 @@ fn encode_k(v: f64, scale: u8) -> Option<i64> {
 }
 
 /// The smallest scale at least `from` at which `v` fits.
-fn fit_scale(v: f64, from: u8) -> Option<(u8, i64)> {
+pub(super) fn fit_scale(v: f64, from: u8) -> Option<(u8, i64)> {
     (from..=MAX_SCALE).find_map(|s| encode_k(v, s).map(|k| (s, k)))
+}
+
+/// Whether `v` is a decimal with at most [`MAX_SCALE`] digits after the point (and fits
+/// a decimal or packed chunk).
+pub(crate) fn is_short_decimal(v: f64) -> bool {
+    fit_scale(v, 0).is_some()
 }
 
 /// The prediction for the next `k`: a step like the last one when the last two steps
@@ -474,6 +480,8 @@ pub enum ChunkIterator<'a> {
     Decimal(DecimalIterator<'a>),
     /// An XOR chunk.
     Xor(XorIterator<'a>),
+    /// A packed chunk.
+    Packed(PackedIterator<'a>),
 }
 
 impl<'a> ChunkIterator<'a> {
@@ -482,6 +490,7 @@ impl<'a> ChunkIterator<'a> {
         match encoding {
             Encoding::Xor => ChunkIterator::Xor(XorIterator::with_limit(bytes, limit)),
             Encoding::Decimal => ChunkIterator::Decimal(DecimalIterator::with_limit(bytes, limit)),
+            Encoding::Packed => ChunkIterator::Packed(PackedIterator::with_limit(bytes, limit)),
         }
     }
 
@@ -490,6 +499,7 @@ impl<'a> ChunkIterator<'a> {
         match self {
             ChunkIterator::Decimal(d) => d.chunk_error(),
             ChunkIterator::Xor(x) => x.chunk_error(),
+            ChunkIterator::Packed(p) => p.chunk_error(),
         }
     }
 }
@@ -500,6 +510,7 @@ impl SampleIterator for ChunkIterator<'_> {
         match self {
             ChunkIterator::Decimal(d) => d.next(),
             ChunkIterator::Xor(x) => x.next(),
+            ChunkIterator::Packed(p) => p.next(),
         }
     }
 
@@ -507,6 +518,7 @@ impl SampleIterator for ChunkIterator<'_> {
         match self {
             ChunkIterator::Decimal(d) => d.at(),
             ChunkIterator::Xor(x) => x.at(),
+            ChunkIterator::Packed(p) => p.at(),
         }
     }
 
@@ -514,6 +526,7 @@ impl SampleIterator for ChunkIterator<'_> {
         match self {
             ChunkIterator::Decimal(d) => d.error(),
             ChunkIterator::Xor(x) => x.error(),
+            ChunkIterator::Packed(p) => p.error(),
         }
     }
 }

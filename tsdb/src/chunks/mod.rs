@@ -11,15 +11,22 @@
 //! The head writes [`Encoding::Decimal`] chunks while every value is a short decimal
 //! (most series: integers and values such as `12345.67`) and XOR otherwise; see
 //! [`ChunkEncoder`]. Decimal chunks are an Ember encoding, not one Prometheus reads.
+//!
+//! Blocks re-encode each series' run of short decimals as one [`Encoding::Packed`] chunk
+//! ([`encode_packed`]): written at once, with codings chosen for the whole run, it is
+//! smaller than the head's sample-by-sample chunks (another Ember encoding).
 
 mod bstream;
 mod decimal;
+mod packed;
 mod xor;
 
 use std::fmt;
 
 pub use bstream::{BitReader, BitWriter};
+pub(crate) use decimal::is_short_decimal;
 pub use decimal::{ChunkEncoder, ChunkIterator, DecimalEncoder, DecimalIterator, MAX_SCALE};
+pub use packed::{PackedIterator, encode_packed};
 pub use xor::{XorEncoder, XorIterator};
 
 /// A chunk's encoding, as stored in its one-byte tag (Prometheus's numbering).
@@ -32,6 +39,9 @@ pub enum Encoding {
     /// Float samples that are all short decimals, as scaled integers (an Ember encoding;
     /// the tag is outside the range Prometheus uses).
     Decimal = 0x41,
+    /// Float samples that are all short decimals, packed by a block writer with codings
+    /// chosen for the whole run (an Ember encoding).
+    Packed = 0x42,
 }
 
 impl Encoding {
@@ -40,6 +50,7 @@ impl Encoding {
         match b {
             1 => Ok(Encoding::Xor),
             0x41 => Ok(Encoding::Decimal),
+            0x42 => Ok(Encoding::Packed),
             other => Err(ChunkError { kind: ChunkErrorKind::UnknownEncoding(other), offset: 0 }),
         }
     }
@@ -60,6 +71,9 @@ pub enum ChunkErrorKind {
     Truncated,
     /// A decimal chunk's scale is larger than [`MAX_SCALE`].
     BadScale,
+    /// A packed chunk's header holds a value out of range (a stream mode, a field width,
+    /// a predictor).
+    BadHeader,
 }
 
 /// A chunk that could not be decoded, and the byte offset in the chunk where that showed.
@@ -77,6 +91,7 @@ impl fmt::Display for ChunkError {
             ChunkErrorKind::UnknownEncoding(b) => write!(f, "unknown chunk encoding {b}"),
             ChunkErrorKind::Truncated => write!(f, "chunk data truncated at byte {}", self.offset),
             ChunkErrorKind::BadScale => write!(f, "decimal chunk scale above {MAX_SCALE} at byte {}", self.offset),
+            ChunkErrorKind::BadHeader => write!(f, "packed chunk header field out of range at byte {}", self.offset),
         }
     }
 }
