@@ -564,11 +564,8 @@ impl HeadAppender {
         v: Value,
         opts: &AppendOptions,
     ) -> Result<SeriesRef, AppendError> {
-        let bits = float_bits(v).ok_or(AppendError::new(AppendErrorKind::UnsupportedValue))?;
+        let bits = self.check_value(t, v)?;
         let h = &*self.head;
-        if t < h.min_valid_t.load(Ordering::Relaxed) {
-            return Err(AppendError::at(AppendErrorKind::OutOfBounds, t));
-        }
         let s = match series.and_then(|r| h.series_by_id(r.0)) {
             Some(s) => s,
             None => {
@@ -579,6 +576,45 @@ impl HeadAppender {
                 s
             }
         };
+        self.push(s, t, bits, opts)
+    }
+
+    /// See [`Appender::append_ref`]: `Ok(None)` when no series has the reference (any more).
+    #[inline]
+    pub fn append_ref(
+        &mut self,
+        series: SeriesRef,
+        t: Timestamp,
+        v: Value,
+        opts: &AppendOptions,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        let bits = self.check_value(t, v)?;
+        match self.head.series_by_id(series.0) {
+            Some(s) => self.push(s, t, bits, opts).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The bits of `v`, if the head stores its kind and `t` is not before the truncation point.
+    #[inline]
+    fn check_value(&self, t: Timestamp, v: Value) -> Result<u64, AppendError> {
+        let bits = float_bits(v).ok_or(AppendError::new(AppendErrorKind::UnsupportedValue))?;
+        if t < self.head.min_valid_t.load(Ordering::Relaxed) {
+            return Err(AppendError::at(AppendErrorKind::OutOfBounds, t));
+        }
+        Ok(bits)
+    }
+
+    /// Adds the checked sample `(t, bits)` of series `s` to the batch.
+    #[inline]
+    fn push(
+        &mut self,
+        s: Arc<MemSeries>,
+        t: Timestamp,
+        bits: u64,
+        opts: &AppendOptions,
+    ) -> Result<SeriesRef, AppendError> {
+        let h = &*self.head;
         let max_t = load_max_t(&s);
         if t <= max_t {
             let ooo = h.ooo_ok(t);
@@ -733,6 +769,16 @@ impl Appender for HeadAppender {
         opts: &AppendOptions,
     ) -> Result<SeriesRef, AppendError> {
         HeadAppender::append(self, series, labels, t, v, opts)
+    }
+
+    fn append_ref(
+        &mut self,
+        series: SeriesRef,
+        t: Timestamp,
+        v: Value,
+        opts: &AppendOptions,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        HeadAppender::append_ref(self, series, t, v, opts)
     }
 
     fn commit(self: Box<Self>) -> Result<(), AppendError> {
