@@ -274,6 +274,20 @@ impl<'a> LabelsRef<'a> {
     /// No labels.
     pub const EMPTY: LabelsRef<'static> = LabelsRef { raw: "", escaped: false };
 
+    /// Labels from text a parser validated earlier: a copy of some [`LabelsRef::raw`] kept
+    /// for later (a scrape cache keeps it instead of the decoded labels). Text that was never
+    /// validated decodes to something without panicking, but not necessarily what it says.
+    ///
+    /// ```
+    /// use ember_exposition::LabelsRef;
+    /// let kept = String::from(r#"path="/a\"b",code="200""#);
+    /// let l = LabelsRef::from_raw(&kept).to_labels();
+    /// assert_eq!(l.to_series_string(), r#"{code="200", path="/a\"b"}"#);
+    /// ```
+    pub fn from_raw(raw: &'a str) -> Self {
+        LabelsRef { raw, escaped: raw.as_bytes().contains(&b'\\') }
+    }
+
     /// The raw text between the braces, escapes intact.
     pub fn raw(&self) -> &'a str {
         self.raw

@@ -773,6 +773,23 @@ impl DbAppender {
         Ok(r)
     }
 
+    /// See [`Appender::append_ref`].
+    #[inline]
+    pub fn append_ref(
+        &mut self,
+        series: SeriesRef,
+        t: Timestamp,
+        v: Value,
+        opts: &AppendOptions,
+    ) -> std::result::Result<Option<SeriesRef>, AppendError> {
+        let app = self.app.as_mut().ok_or(AppendError::new(AppendErrorKind::Closed))?;
+        let r = app.append_ref(series, t, v, opts)?;
+        if let (Some(r), Some(f)) = (r, v.as_float()) {
+            self.samples.push(RefSample { r: r.0, t, v: f.to_bits() });
+        }
+        Ok(r)
+    }
+
     /// Writes the batch to the WAL (synced as the policy says), then commits it to the
     /// head. When the WAL write fails, nothing becomes visible and the error is
     /// [`AppendErrorKind::Io`].
@@ -838,6 +855,16 @@ impl Appender for DbAppender {
         opts: &AppendOptions,
     ) -> std::result::Result<SeriesRef, AppendError> {
         DbAppender::append(self, series, labels, t, v, opts)
+    }
+
+    fn append_ref(
+        &mut self,
+        series: SeriesRef,
+        t: Timestamp,
+        v: Value,
+        opts: &AppendOptions,
+    ) -> std::result::Result<Option<SeriesRef>, AppendError> {
+        DbAppender::append_ref(self, series, t, v, opts)
     }
 
     fn commit(self: Box<Self>) -> std::result::Result<(), AppendError> {

@@ -487,3 +487,43 @@ fn values_survive_the_decimal_to_xor_switch() {
     let set = early.unwrap().select(true, None, &[Matcher::equal("__name__", "g")]).collect_all().unwrap().value;
     assert_eq!(bits(&collect_points(set[0].iter().as_mut())), want[..4], "a reader keeps its snapshot");
 }
+
+/// `append_ref` adds by reference alone where the storage can, and says `None` (adding
+/// nothing) where it cannot: an unknown or collected reference, a storage without it, or a
+/// fanout whose secondaries need labels.
+#[test]
+fn append_by_reference_alone() {
+    use ember_tsdb::storage::{Fanout, Storage};
+    let head = Head::default();
+    let l = labels! {"__name__" => "up"};
+    let mut app = Appendable::appender(&head);
+    let r = app.append(None, &l, 1000, f(1.0), NONE).unwrap();
+    app.commit().unwrap();
+    let mut app = Appendable::appender(&head);
+    assert_eq!(app.append_ref(r, 2000, f(2.0), NONE).unwrap(), Some(r));
+    assert_eq!(app.append_ref(SeriesRef(r.0 + 100), 2000, f(2.0), NONE).unwrap(), None);
+    app.commit().unwrap();
+    assert_eq!(head.truncate(500).series_removed, 0);
+    let mut app = Appendable::appender(&head);
+    assert_eq!(app.append_ref(r, 1500, f(3.0), NONE).unwrap_err().kind, AppendErrorKind::OutOfOrder);
+    assert_eq!(app.append_ref(r, 400, f(3.0), NONE).unwrap_err().kind, AppendErrorKind::OutOfBounds);
+    drop(app);
+    let got = read(&head, 0, 5000, &[Matcher::equal("__name__", "up")]);
+    assert_eq!(got, [(l.clone(), vec![Point::float(1000, 1.0), Point::float(2000, 2.0)])]);
+    // Collected: the reference is unknown.
+    assert_eq!(head.truncate(3000).series_removed, 1);
+    let mut app = Appendable::appender(&head);
+    assert_eq!(app.append_ref(r, 4000, f(4.0), NONE).unwrap(), None);
+
+    let mem = MemStorage::new();
+    assert_eq!(Appendable::appender(&mem).append_ref(SeriesRef(1), 1000, f(1.0), NONE).unwrap(), None);
+    let head = Head::default();
+    let primary = Arc::new(head.clone()) as Arc<dyn Storage>;
+    let alone = Fanout::new(Arc::clone(&primary), vec![]);
+    let mut app = alone.appender();
+    let r = app.append(None, &l, 1000, f(1.0), NONE).unwrap();
+    assert_eq!(app.append_ref(r, 2000, f(2.0), NONE).unwrap(), Some(r));
+    app.commit().unwrap();
+    let fan = Fanout::new(primary, vec![Arc::new(mem.clone()) as Arc<dyn Storage>]);
+    assert_eq!(fan.appender().append_ref(r, 3000, f(3.0), NONE).unwrap(), None);
+}

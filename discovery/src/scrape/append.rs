@@ -7,11 +7,11 @@ use std::borrow::Cow;
 use ember_exposition::format::Format;
 use ember_exposition::relabel::{Relabel, process_builder};
 use ember_exposition::{
-    Entry, Exemplar, Labels, LabelsBuilder, METRIC_NAME_LABEL, STALE_NAN, SampleRef, Timestamp, openmetrics, protobuf,
+    Entry, Exemplar, Labels, LabelsBuilder, LabelsRef, METRIC_NAME_LABEL, STALE_NAN, Timestamp, openmetrics, protobuf,
     text,
 };
-use ember_tsdb::storage::{AppendErrorKind, AppendOptions, Appender, SeriesRef, Value};
-use std::hash::BuildHasher;
+use ember_tsdb::storage::{AppendError, AppendErrorKind, AppendOptions, Appender, SeriesRef, Value};
+use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
@@ -109,27 +109,56 @@ impl SeriesRules {
     }
 }
 
-/// One cached series line.
-#[derive(Debug)]
-struct Entry_ {
-    /// The key's place in [`ScrapeCache::keys`].
-    key: (u32, u32),
-    /// The stored labels and the storage's reference; `None` when relabeling dropped it.
-    series: Option<(Labels, SeriesRef)>,
-    /// The scrape iteration that last saw it.
-    seen: u64,
+/// `Slot::r` of a line whose append has not succeeded yet.
+const NEW: u64 = u64::MAX;
+/// `Slot::r` of a line that metric relabeling drops.
+const DROPPED: u64 = u64::MAX - 1;
+/// `Slot::r` of an unused slot.
+const FREE: u64 = u64::MAX - 2;
+
+/// One cached series line, 24 bytes: where its key is, when it was last seen, and the
+/// storage's reference. No labels: they are derived again from the key in the rare case
+/// the storage forgot the reference.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The key's place in [`ScrapeCache::keys`]: the metric name, then the raw label text.
+    start: u32,
+    len: u32,
+    name_len: u32,
+    /// The scrape iteration that last saw it (wrapping; eviction keeps the distance small).
+    seen: u32,
+    /// The storage's reference, or [`NEW`], [`DROPPED`], [`FREE`].
+    r: u64,
+}
+
+impl Slot {
+    fn key<'k>(&self, keys: &'k str) -> (&'k str, &'k str) {
+        let (s, n, l) = (self.start as usize, self.name_len as usize, self.len as usize);
+        (&keys[s..s + n], &keys[s + n..s + l])
+    }
+
+    fn is(&self, keys: &str, name: &str, raw: &str) -> bool {
+        self.name_len as usize == name.len()
+            && self.len as usize == name.len() + raw.len()
+            && self.key(keys) == (name, raw)
+    }
 }
 
 /// What a target's previous scrapes taught: for each raw series text (the sample's name and
-/// label block exactly as written), the labels it became and the storage reference, so an
-/// unchanged line skips label parsing, relabeling and the storage's index lookup; and which
-/// series the last successful scrape wrote, so those that disappear get staleness markers.
+/// label block exactly as written), the storage's reference, so an unchanged line skips label
+/// parsing, relabeling and the storage's index lookup; and which series the last successful
+/// scrape wrote, so those that disappear get staleness markers.
+///
+/// The cache holds no [`Labels`]: a line costs its key bytes, a 24-byte slot and its place
+/// in the hash index. A sample of a known line is appended by reference alone
+/// ([`Appender::append_ref`]); when the storage no longer knows the reference (the series
+/// was collected) or cannot append by reference, the labels are derived again from the key.
 #[derive(Debug, Default)]
 pub struct ScrapeCache {
-    /// Slots of `entries`, hashed by their key (stored once, in the entry).
+    /// Indexes of `slots`, hashed by their key (stored once, in `keys`).
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
-    entries: Vec<Option<Entry_>>,
+    slots: Vec<Slot>,
     free: Vec<u32>,
     iter: u64,
     /// Slots written by the last successful scrape (subject to staleness).
@@ -138,16 +167,13 @@ pub struct ScrapeCache {
     cur: Vec<u32>,
     /// Slots created by the scrape in progress (forgotten again if it fails).
     created: Vec<u32>,
-    key: String,
-    /// Every entry's key, back to back in creation order: a scrape whose lines come in the
+    /// Scratch for the label text of protobuf samples.
+    scratch: String,
+    /// Every slot's key, back to back in creation order: a scrape whose lines come in the
     /// same order as last time reads it front to back, which the CPU prefetches.
     keys: String,
-    /// Bytes of `keys` no entry uses any more.
+    /// Bytes of `keys` no slot uses any more.
     garbage: usize,
-}
-
-fn key_of<'k>(keys: &'k str, e: &Entry_) -> &'k str {
-    &keys[e.key.0 as usize..(e.key.0 + e.key.1) as usize]
 }
 
 /// Entries unseen for this many scrapes are forgotten.
@@ -170,6 +196,14 @@ pub struct AppendStats {
     pub cache_hits: u64,
 }
 
+fn hash_key(hasher: &DefaultHashBuilder, name: &str, raw: &str) -> u64 {
+    let mut h = hasher.build_hasher();
+    h.write(name.as_bytes());
+    h.write_u8(0xff);
+    h.write(raw.as_bytes());
+    h.finish()
+}
+
 impl ScrapeCache {
     /// An empty cache.
     pub fn new() -> Self {
@@ -184,6 +218,17 @@ impl ScrapeCache {
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
+    }
+
+    /// Bytes the cache holds on the heap (its keys, slots, index and scratch lists), for
+    /// memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.keys.capacity()
+            + self.slots.capacity() * size_of::<Slot>()
+            + self.index.capacity() * (size_of::<u32>() + 1)
+            + (self.free.capacity() + self.prev.capacity() + self.cur.capacity() + self.created.capacity())
+                * size_of::<u32>()
+            + self.scratch.capacity()
     }
 
     /// Appends the samples of `body` (in `format`) at scrape time `t` and staleness markers
@@ -218,13 +263,11 @@ impl ScrapeCache {
             return Err(e);
         }
         // Series of the last scrape that this one did not write go stale.
-        let iter = self.iter;
-        for &slot in &self.prev {
-            if let Some(Some(e)) = self.entries.get(slot as usize)
-                && e.seen != iter
-                && let Some((labels, r)) = &e.series
-            {
-                let _ = app.append(Some(*r), labels, t, Value::Float(STALE_NAN), AppendOptions::NONE);
+        let iter = self.iter as u32;
+        for i in 0..self.prev.len() {
+            let slot = self.prev[i];
+            if self.slots.get(slot as usize).is_some_and(|s| s.seen != iter) {
+                self.append_stale(app, rules, slot, t);
             }
         }
         std::mem::swap(&mut self.prev, &mut self.cur);
@@ -235,18 +278,39 @@ impl ScrapeCache {
     /// After a failed scrape (rolled back): staleness markers at `t` for every series of
     /// the last successful scrape, which is then forgotten, as if the target had returned
     /// an empty body.
-    pub fn append_failure(&mut self, app: &mut dyn Appender, t: Timestamp) {
-        self.append_stale_all(app, t);
+    pub fn append_failure(&mut self, app: &mut dyn Appender, rules: &SeriesRules, t: Timestamp) {
+        self.append_stale_all(app, rules, t);
     }
 
     /// Staleness markers at `t` for every series of the last successful scrape (the target
     /// went away).
-    pub fn append_stale_all(&mut self, app: &mut dyn Appender, t: Timestamp) {
-        for slot in std::mem::take(&mut self.prev) {
-            if let Some(Some(Entry_ { series: Some((labels, r)), .. })) = self.entries.get(slot as usize) {
-                let _ = app.append(Some(*r), labels, t, Value::Float(STALE_NAN), AppendOptions::NONE);
-            }
+    pub fn append_stale_all(&mut self, app: &mut dyn Appender, rules: &SeriesRules, t: Timestamp) {
+        let prev = std::mem::take(&mut self.prev);
+        for &slot in &prev {
+            self.append_stale(app, rules, slot, t);
         }
+        self.prev = prev;
+        self.prev.clear();
+    }
+
+    /// A staleness marker at `t` for the series of `slot`, if it has one.
+    fn append_stale(&self, app: &mut dyn Appender, rules: &SeriesRules, slot: u32, t: Timestamp) {
+        let Some(&Slot { r, .. }) = self.slots.get(slot as usize) else { return };
+        if matches!(r, NEW | DROPPED | FREE) {
+            return;
+        }
+        let v = Value::Float(STALE_NAN);
+        if let Ok(None) = app.append_ref(SeriesRef(r), t, v, AppendOptions::NONE)
+            && let Some(labels) = self.labels_of(slot, rules)
+        {
+            let _ = app.append(Some(SeriesRef(r)), &labels, t, v, AppendOptions::NONE);
+        }
+    }
+
+    /// The stored labels of `slot`'s line, derived again from its key.
+    fn labels_of(&self, slot: u32, rules: &SeriesRules) -> Option<Labels> {
+        let (name, raw) = self.slots[slot as usize].key(&self.keys);
+        rules.series_labels(name, LabelsRef::from_raw(raw))
     }
 
     fn forget_created(&mut self) {
@@ -258,12 +322,15 @@ impl ScrapeCache {
     }
 
     fn remove(&mut self, slot: u32) {
-        let Some(e) = self.entries.get_mut(slot as usize).and_then(Option::take) else { return };
-        let h = self.hasher.hash_one(key_of(&self.keys, &e));
-        if let Ok(found) = self.index.find_entry(h, |&s| s == slot) {
+        let Some(s) = self.slots.get_mut(slot as usize).filter(|s| s.r != FREE) else { return };
+        s.r = FREE;
+        let s = *s;
+        let (name, raw) = s.key(&self.keys);
+        let h = hash_key(&self.hasher, name, raw);
+        if let Ok(found) = self.index.find_entry(h, |&x| x == slot) {
             found.remove();
         }
-        self.garbage += e.key.1 as usize;
+        self.garbage += s.len as usize;
         self.free.push(slot);
     }
 
@@ -273,10 +340,10 @@ impl ScrapeCache {
             return;
         }
         let mut keys = String::with_capacity(self.keys.len() - self.garbage);
-        for e in self.entries.iter_mut().flatten() {
+        for s in self.slots.iter_mut().filter(|s| s.r != FREE) {
             let start = keys.len() as u32;
-            keys.push_str(key_of(&self.keys, e));
-            e.key.0 = start;
+            keys.push_str(&self.keys[s.start as usize..(s.start + s.len) as usize]);
+            s.start = start;
         }
         self.keys = keys;
         self.garbage = 0;
@@ -286,12 +353,12 @@ impl ScrapeCache {
         if self.iter % CACHE_KEEP_ITERATIONS != 0 {
             return;
         }
-        let iter = self.iter;
-        let old: Vec<u32> = (0..self.entries.len() as u32)
-            .filter(|&s| self.entries[s as usize].as_ref().is_some_and(|e| e.seen + CACHE_KEEP_ITERATIONS <= iter))
-            .collect();
-        for slot in old {
-            self.remove(slot);
+        let iter = self.iter as u32;
+        for slot in 0..self.slots.len() as u32 {
+            let s = self.slots[slot as usize];
+            if s.r != FREE && u64::from(iter.wrapping_sub(s.seen)) >= CACHE_KEEP_ITERATIONS {
+                self.remove(slot);
+            }
         }
         self.compact_keys();
     }
@@ -314,17 +381,12 @@ impl ScrapeCache {
                 Ok(_) => continue,
                 Err(e) => return Err(ScrapeError::parse(format, e)),
             };
-            self.key.clear();
-            self.key.push_str(&s.name);
-            self.key.push('{');
-            self.key.push_str(s.labels.raw());
-            self.key.push('}');
             let exemplar = s.exemplar.as_ref().map(|e| Exemplar {
                 labels: e.labels.to_labels(),
                 value: e.value,
                 timestamp: e.timestamp,
             });
-            self.sample(app, rules, &s, exemplar, t, st)?;
+            self.sample(app, rules, &s.name, s.labels, s.value, s.timestamp, exemplar, t, st)?;
         }
         Ok(())
     }
@@ -342,130 +404,90 @@ impl ScrapeCache {
             families.push(f.map_err(|e| ScrapeError::new(ScrapeErrorKind::Protobuf(e.to_string())))?);
         }
         let conv = protobuf::to_families(&families);
-        for fam in &conv.families {
+        let mut raw = std::mem::take(&mut self.scratch);
+        let mut res = Ok(());
+        'families: for fam in &conv.families {
             for smp in &fam.samples {
-                self.key.clear();
-                self.key.push_str(&smp.name);
-                self.key.push('{');
+                // The label text as a text-format body would write it, names quoted so that
+                // any UTF-8 name reads back unambiguously.
+                raw.clear();
                 for l in &smp.labels {
-                    self.key.push_str(&l.name);
-                    self.key.push_str("=\"");
-                    for c in l.value.chars() {
-                        if matches!(c, '"' | '\\') {
-                            self.key.push('\\');
-                        }
-                        self.key.push(c);
-                    }
-                    self.key.push_str("\",");
+                    raw.push('"');
+                    push_escaped(&mut raw, &l.name);
+                    raw.push_str("\"=\"");
+                    push_escaped(&mut raw, &l.value);
+                    raw.push_str("\",");
                 }
-                self.key.push('}');
-                let labels =
-                    smp.labels.iter().map(|l| (Cow::Borrowed(l.name.as_str()), Cow::Borrowed(l.value.as_str())));
-                let s = SampleRef {
-                    name: Cow::Borrowed(smp.name.as_str()),
-                    labels: ember_exposition::LabelsRef::EMPTY,
-                    value: smp.value,
-                    timestamp: smp.timestamp,
-                    exemplar: None,
-                };
-                self.sample_with(app, rules, &s, labels, smp.exemplar.clone(), t, st)?;
+                let labels = LabelsRef::from_raw(&raw);
+                res = self.sample(app, rules, &smp.name, labels, smp.value, smp.timestamp, smp.exemplar.clone(), t, st);
+                if res.is_err() {
+                    break 'families;
+                }
             }
         }
-        Ok(())
+        self.scratch = raw;
+        res
     }
 
+    /// One sample of the line `name{labels}`.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     fn sample(
         &mut self,
         app: &mut dyn Appender,
         rules: &SeriesRules,
-        s: &SampleRef<'_>,
-        exemplar: Option<Exemplar>,
-        t: Timestamp,
-        st: &mut AppendStats,
-    ) -> Result<(), ScrapeError> {
-        self.sample_with(app, rules, s, s.labels.iter(), exemplar, t, st)
-    }
-
-    /// One sample whose cache key is in `self.key`; `labels` are its labels, decoded only
-    /// on a cache miss.
-    #[allow(clippy::too_many_arguments)]
-    fn sample_with<'a>(
-        &mut self,
-        app: &mut dyn Appender,
-        rules: &SeriesRules,
-        s: &SampleRef<'_>,
-        labels: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+        name: &str,
+        labels: LabelsRef<'_>,
+        value: f64,
+        timestamp: Option<Timestamp>,
         exemplar: Option<Exemplar>,
         t: Timestamp,
         st: &mut AppendStats,
     ) -> Result<(), ScrapeError> {
         st.scraped += 1;
-        let ts = match s.timestamp {
+        let ts = match timestamp {
             Some(ts) if rules.honor_timestamps => ts,
             _ => t,
         };
-        let tracked = s.timestamp.is_none() || !rules.honor_timestamps || rules.track_timestamps_staleness;
-        let h = self.hasher.hash_one(self.key.as_str());
-        let (entries, keys) = (&self.entries, self.keys.as_str());
-        let key = self.key.as_str();
-        let found = self.index.find(h, |&s| entries[s as usize].as_ref().is_some_and(|e| key_of(keys, e) == key));
+        let tracked = timestamp.is_none() || !rules.honor_timestamps || rules.track_timestamps_staleness;
+        let raw = labels.raw();
+        let h = hash_key(&self.hasher, name, raw);
+        let (slots, keys) = (&self.slots, self.keys.as_str());
+        let found = self.index.find(h, |&s| slots[s as usize].is(keys, name, raw)).copied();
+        // The labels of a line new to the cache, computed once for both checks and append.
+        let mut fresh = None;
         let slot = match found {
-            Some(&slot) => {
+            Some(slot) => {
                 st.cache_hits += 1;
                 slot
             }
             None => {
-                let series = match rules.series_labels(&s.name, labels) {
-                    Some(l) => {
-                        rules.check_labels(&l).map_err(ScrapeError::new)?;
-                        Some((l, SeriesRef(u64::MAX)))
-                    }
-                    None => None,
-                };
-                let start = u32::try_from(self.keys.len()).map_err(|_| {
-                    ScrapeError::new(ScrapeErrorKind::Storage(ember_tsdb::storage::AppendError::new(
-                        AppendErrorKind::SeriesLimit,
-                    )))
-                })?;
-                self.keys.push_str(&self.key);
-                let entry = Entry_ { key: (start, self.key.len() as u32), series, seen: 0 };
-                let slot = match self.free.pop() {
-                    Some(slot) => {
-                        self.entries[slot as usize] = Some(entry);
-                        slot
-                    }
-                    None => {
-                        self.entries.push(Some(entry));
-                        (self.entries.len() - 1) as u32
-                    }
-                };
-                let (entries, hasher, keys) = (&self.entries, &self.hasher, self.keys.as_str());
-                self.index.insert_unique(h, slot, |&s| {
-                    entries[s as usize].as_ref().map_or(0, |e| hasher.hash_one(key_of(keys, e)))
-                });
-                self.created.push(slot);
-                slot
+                let series = rules.series_labels(name, labels);
+                if let Some(l) = &series {
+                    rules.check_labels(l).map_err(ScrapeError::new)?;
+                }
+                let r = if series.is_some() { NEW } else { DROPPED };
+                fresh = series;
+                self.insert(h, name, raw, r)?
             }
         };
-        let iter = self.iter;
-        let e = self.entries[slot as usize].as_mut().expect("indexed slots are live");
-        let Some((labels, r)) = &mut e.series else {
-            e.seen = iter;
+        let iter = self.iter as u32;
+        let s = &mut self.slots[slot as usize];
+        if s.r == DROPPED {
+            s.seen = iter;
             return Ok(());
-        };
+        }
         st.post_relabel += 1;
         let limit = rules.limits.sample_limit;
         if limit > 0 && st.post_relabel > limit {
             return Err(ScrapeError::new(ScrapeErrorKind::SampleLimit(limit)));
         }
-        if e.seen == iter {
+        if s.seen == iter {
             st.duplicates += 1;
             return Ok(());
         }
-        e.seen = iter;
-        let new = r.0 == u64::MAX;
-        let cached = if new { None } else { Some(*r) };
+        s.seen = iter;
+        let known = s.r;
         let opts;
         let opts = match exemplar {
             Some(ex) => {
@@ -474,10 +496,32 @@ impl ScrapeCache {
             }
             None => AppendOptions::NONE,
         };
-        match app.append(cached, labels, ts, Value::Float(s.value), opts) {
-            Ok(nr) => {
-                *r = nr;
-                if new {
+        let v = Value::Float(value);
+        let by_ref = if known == NEW { Ok(None) } else { app.append_ref(SeriesRef(known), ts, v, opts) };
+        let res = match by_ref {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => {
+                let labels = match fresh {
+                    Some(l) => l,
+                    None => match self.labels_of(slot, rules) {
+                        Some(l) => l,
+                        None => {
+                            // Only when the rules changed since the line was cached.
+                            self.slots[slot as usize].r = DROPPED;
+                            st.post_relabel -= 1;
+                            return Ok(());
+                        }
+                    },
+                };
+                let cached = (known != NEW).then_some(SeriesRef(known));
+                app.append(cached, &labels, ts, v, opts)
+            }
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(r) => {
+                self.slots[slot as usize].r = r.0;
+                if known == NEW {
                     st.series_added += 1;
                 }
                 if tracked {
@@ -493,6 +537,46 @@ impl ScrapeCache {
             },
         }
         Ok(())
+    }
+
+    /// Caches the line `name{raw}` (hash `h`) with reference `r`; returns its slot.
+    fn insert(&mut self, h: u64, name: &str, raw: &str, r: u64) -> Result<u32, ScrapeError> {
+        let too_big = || ScrapeError::new(ScrapeErrorKind::Storage(AppendError::new(AppendErrorKind::SeriesLimit)));
+        let start = u32::try_from(self.keys.len()).map_err(|_| too_big())?;
+        let len = u32::try_from(name.len() + raw.len()).map_err(|_| too_big())?;
+        start.checked_add(len).ok_or_else(too_big)?;
+        self.keys.push_str(name);
+        self.keys.push_str(raw);
+        let slot = Slot { start, len, name_len: name.len() as u32, seen: (self.iter as u32).wrapping_sub(1), r };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let (slots, hasher, keys) = (&self.slots, &self.hasher, self.keys.as_str());
+        self.index.insert_unique(h, i, |&s| {
+            let (n, r) = slots[s as usize].key(keys);
+            hash_key(hasher, n, r)
+        });
+        self.created.push(i);
+        Ok(i)
+    }
+}
+
+/// Appends `s` with `\`, `"` and newlines escaped as in a text-format label value.
+fn push_escaped(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
     }
 }
 
@@ -539,7 +623,7 @@ mod tests {
             Err(_) => {
                 app.rollback().unwrap();
                 let mut app = Appendable::appender(head);
-                cache.append_failure(&mut *app, t);
+                cache.append_failure(&mut *app, rules, t);
                 app.commit().unwrap();
             }
         }
@@ -595,7 +679,7 @@ mod tests {
         for t in 2..=2 * CACHE_KEEP_ITERATIONS as i64 {
             scrape(&head, &mut cache, &rules, "series_number_599 1\n", t * 1000).unwrap();
         }
-        assert_eq!((cache.len(), cache.garbage, cache.keys.as_str()), (1, 0, "series_number_599{}"));
+        assert_eq!((cache.len(), cache.garbage, cache.keys.as_str()), (1, 0, "series_number_599"));
         let st = scrape(&head, &mut cache, &rules, &all, 30_000).unwrap();
         assert_eq!((st.series_added, st.cache_hits), (599, 1));
         let st = scrape(&head, &mut cache, &rules, &all, 31_000).unwrap();
@@ -727,5 +811,119 @@ mod tests {
         let d = dump(&head);
         assert_eq!(d["a{job=\"j\", x=\"1\"}"], pts(&[(1000, "1.5")]));
         assert_eq!(d["p{job=\"j\", y=\"q\\\"z\"}"], pts(&[(3000, "7"), (4000, "7")]));
+    }
+
+    /// An appender that cannot append by reference alone (the trait's default), as a
+    /// storage other than the head may be: every sample goes by labels derived again from
+    /// the cached line.
+    struct ByLabels(Box<dyn Appender>);
+
+    impl Appender for ByLabels {
+        fn append(
+            &mut self,
+            series: Option<SeriesRef>,
+            labels: &Labels,
+            t: Timestamp,
+            v: Value,
+            opts: &AppendOptions,
+        ) -> Result<SeriesRef, AppendError> {
+            self.0.append(series, labels, t, v, opts)
+        }
+        fn commit(self: Box<Self>) -> Result<(), AppendError> {
+            self.0.commit()
+        }
+        fn rollback(self: Box<Self>) -> Result<(), AppendError> {
+            self.0.rollback()
+        }
+    }
+
+    /// Scrapes `bodies` (at t = 1000, 2000, …) into a fresh head, by reference or by labels.
+    fn run(bodies: &[(&[u8], Format)], rules: &SeriesRules, by_labels: bool) -> BTreeMap<String, Vec<(i64, String)>> {
+        let head = Head::default();
+        let mut cache = ScrapeCache::new();
+        for (i, (body, format)) in bodies.iter().enumerate() {
+            let t = (i as i64 + 1) * 1000;
+            let mut app = Appendable::appender(&head);
+            if by_labels {
+                app = Box::new(ByLabels(app));
+            }
+            match cache.append_body(&mut *app, rules, body, *format, t) {
+                Ok(_) => app.commit().unwrap(),
+                Err(_) => {
+                    app.rollback().unwrap();
+                    let mut app = Appendable::appender(&head);
+                    cache.append_failure(&mut *app, rules, t);
+                    app.commit().unwrap();
+                }
+            }
+        }
+        dump(&head)
+    }
+
+    #[test]
+    fn by_reference_and_by_labels_store_the_same() {
+        let fam = ember_exposition::MetricFamily {
+            name: "p".into(),
+            metric_type: ember_exposition::MetricType::Gauge,
+            samples: vec![
+                ember_exposition::Sample::new("p", labels! {"y" => "q\"z\\\n", "odd\",=name" => "v"}, 7.0),
+                ember_exposition::Sample::new("p", labels! {"y" => "2"}, 8.0),
+            ],
+            ..Default::default()
+        };
+        let mut pb = Vec::new();
+        protobuf::encode_families(&[fam], &mut pb).unwrap();
+        let text = |s: &'static str| (s.as_bytes(), Format::Text004);
+        let bodies = [
+            text("a{x=\"1\"} 1\nb{x=\"a\\\\b\\\"c\\n\"} 2\n"),
+            text("a{x=\"1\"} 3\nb{x=\"a\\\\b\\\"c\\n\"} 4\nc 5\n"),
+            (&pb[..], Format::Protobuf),
+            text("a{x=\"1\"} 6\nnot a metric line\n"),
+            (&pb[..], Format::Protobuf),
+            text("a{x=\"1\"} 7\n"),
+        ];
+        let mut rules = SeriesRules::new(labels! {"job" => "j", "instance" => "i:1"});
+        rules.metric_relabel = vec![
+            Relabel::new(
+                serde_json::from_value(serde_json::json!({
+                    "source_labels": ["__name__"], "regex": "c", "action": "drop"
+                }))
+                .unwrap(),
+            )
+            .unwrap(),
+        ];
+        let by_ref = run(&bodies, &rules, false);
+        assert_eq!(by_ref, run(&bodies, &rules, true));
+        let b = "b{instance=\"i:1\", job=\"j\", x=\"a\\\\b\\\"c\\n\"}";
+        assert_eq!(by_ref[b], pts(&[(1000, "2"), (2000, "4"), (3000, "stale")]));
+        let p = "p{instance=\"i:1\", job=\"j\", \"odd\\\",=name\"=\"v\", y=\"q\\\"z\\\\\\n\"}";
+        assert_eq!(by_ref[p], pts(&[(3000, "7"), (4000, "stale"), (5000, "7"), (6000, "stale")]));
+        assert!(!by_ref.keys().any(|k| k.starts_with("c{")), "{by_ref:?}");
+    }
+
+    #[test]
+    fn collected_series_are_found_again_by_labels() {
+        let head = Head::default();
+        let mut cache = ScrapeCache::new();
+        let rules = SeriesRules::new(labels! {"job" => "j"});
+        let body = "a{x=\"q\\\"\"} 1\nb 2\n";
+        scrape(&head, &mut cache, &rules, body, 1000).unwrap();
+        // Every series is collected: the cached references are unknown to the head now.
+        assert_eq!(head.truncate(1500).series_removed, 2);
+        let st = scrape(&head, &mut cache, &rules, "a{x=\"q\\\"\"} 3\n", 2000).unwrap();
+        assert_eq!((st.cache_hits, st.series_added, st.post_relabel), (1, 0, 1));
+        // b's staleness marker recreates it too, as an append by labels would.
+        let d = dump(&head);
+        assert_eq!(d["a{job=\"j\", x=\"q\\\"\"}"], pts(&[(2000, "3")]));
+        assert_eq!(d["b{job=\"j\"}"], pts(&[(2000, "stale")]));
+        // And the refreshed reference is a plain hit again.
+        let st = scrape(&head, &mut cache, &rules, "a{x=\"q\\\"\"} 4\n", 3000).unwrap();
+        assert_eq!(st.cache_hits, 1);
+        assert_eq!(dump(&head)["a{job=\"j\", x=\"q\\\"\"}"], pts(&[(2000, "3"), (3000, "4")]));
+    }
+
+    #[test]
+    fn slots_hold_no_labels() {
+        assert_eq!(size_of::<Slot>(), 24);
     }
 }

@@ -53,6 +53,8 @@ pub struct ScrapeStats {
     pub samples_rejected: u64,
     /// Sum of scrape durations, in microseconds.
     pub scrape_micros: u64,
+    /// Heap bytes of the running loops' scrape caches now.
+    pub cache_bytes: u64,
 }
 
 #[derive(Default)]
@@ -121,6 +123,7 @@ enum Stop {
 #[derive(Default)]
 struct LoopShared {
     status: Mutex<ScrapeStatus>,
+    cache_bytes: AtomicU64,
 }
 
 struct Running {
@@ -319,7 +322,10 @@ impl ScrapeManager {
     pub fn stats(&self) -> ScrapeStats {
         let c = &self.inner.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let targets = self.inner.pools.lock().map_or(0, |p| p.values().map(|p| p.loops.len() as u64).sum());
+        let (targets, cache_bytes) = self.inner.pools.lock().map_or((0, 0), |p| {
+            let loops = p.values().flat_map(|p| p.loops.values());
+            loops.fold((0, 0), |(n, b), l| (n + 1, b + get(&l.shared.cache_bytes)))
+        });
         ScrapeStats {
             targets,
             scrapes: get(&c.scrapes),
@@ -331,6 +337,7 @@ impl ScrapeManager {
             series_added: get(&c.series_added),
             samples_rejected: get(&c.samples_rejected),
             scrape_micros: get(&c.scrape_micros),
+            cache_bytes,
         }
     }
 
@@ -465,7 +472,7 @@ impl ScrapeLoop {
             Err(e) => {
                 let _ = app.rollback();
                 app = self.storage.appender();
-                self.cache.append_failure(&mut *app, t);
+                self.cache.append_failure(&mut *app, &self.rules, t);
                 (AppendStats::default(), Some(e))
             }
         };
@@ -488,6 +495,7 @@ impl ScrapeLoop {
         Counters::add(&c.series_added, stats.series_added);
         Counters::add(&c.samples_rejected, stats.rejected);
         Counters::add(&c.scrape_micros, took.as_micros() as u64);
+        self.shared.cache_bytes.store(self.cache.heap_bytes() as u64, Ordering::Relaxed);
         let mut s = self.shared.status.lock().expect("status");
         s.health = if err.is_none() { Health::Up } else { Health::Down };
         s.last_error = err.map(|e| e.to_string()).unwrap_or_default();
@@ -501,7 +509,7 @@ impl ScrapeLoop {
         }
         let t = now_ms().max(self.last_t + 1);
         let mut app = self.storage.appender();
-        self.cache.append_stale_all(&mut *app, t);
+        self.cache.append_stale_all(&mut *app, &self.rules, t);
         self.report.append(&mut *app, t, [STALE_NAN; 5]);
         let _ = app.commit();
     }

@@ -21,9 +21,13 @@
 //! them when the scrape failed, and when the target is removed).
 //!
 //! The per-target [`ScrapeCache`] is what makes the hot path cheap: the raw text of a
-//! series line (name and label block as written) maps to the labels it became and the
-//! storage's [`SeriesRef`](ember_tsdb::storage::SeriesRef), so a line seen before costs a
-//! hash lookup and an append by reference.
+//! series line (name and label block as written) maps to the storage's
+//! [`SeriesRef`](ember_tsdb::storage::SeriesRef), so a line seen before costs a hash lookup
+//! and an append by reference
+//! ([`Appender::append_ref`](ember_tsdb::storage::Appender::append_ref)): no label parsing,
+//! no relabeling, no index lookup. The cache keeps no second copy of the labels (the head
+//! has them); in the rare case the storage forgot a reference, they are derived again from
+//! the cached line.
 //!
 //! ```
 //! use ember_discovery::scrape::{ScrapeCache, SeriesRules};

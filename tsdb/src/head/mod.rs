@@ -543,11 +543,8 @@ impl HeadAppender {
         v: Value,
         opts: &AppendOptions,
     ) -> Result<SeriesRef, AppendError> {
-        let bits = float_bits(v).ok_or(AppendError::new(AppendErrorKind::UnsupportedValue))?;
+        let bits = self.check_value(t, v)?;
         let h = &*self.head;
-        if t < h.min_valid_t.load(Ordering::Relaxed) {
-            return Err(AppendError::at(AppendErrorKind::OutOfBounds, t));
-        }
         let pin = self.pin.as_ref().ok_or(AppendError::new(AppendErrorKind::Closed))?;
         // The id is the reference's (the series' own line is not read on this path).
         let (ptr, slot, id) = match series.and_then(|r| Some((h.table.get_ptr(r.0, pin)?, r.0 as u32))) {
@@ -559,6 +556,49 @@ impl HeadAppender {
                 p
             }
         };
+        self.push(ptr, slot, id, t, bits, opts)
+    }
+
+    /// See [`Appender::append_ref`]: `Ok(None)` when no series has the reference (any more).
+    #[inline]
+    pub fn append_ref(
+        &mut self,
+        series: SeriesRef,
+        t: Timestamp,
+        v: Value,
+        opts: &AppendOptions,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        let bits = self.check_value(t, v)?;
+        let pin = self.pin.as_ref().ok_or(AppendError::new(AppendErrorKind::Closed))?;
+        match self.head.table.get_ptr(series.0, pin) {
+            Some((ptr, slot)) => self.push(ptr, slot, series.0 as u32, t, bits, opts).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The bits of `v`, if the head stores its kind and `t` is not before the truncation point.
+    #[inline]
+    fn check_value(&self, t: Timestamp, v: Value) -> Result<u64, AppendError> {
+        let bits = float_bits(v).ok_or(AppendError::new(AppendErrorKind::UnsupportedValue))?;
+        if t < self.head.min_valid_t.load(Ordering::Relaxed) {
+            return Err(AppendError::at(AppendErrorKind::OutOfBounds, t));
+        }
+        Ok(bits)
+    }
+
+    /// Adds the checked sample `(t, bits)` of the series at `ptr` (id `id`, table slot
+    /// `slot`) to the batch.
+    #[inline]
+    fn push(
+        &mut self,
+        ptr: SeriesPtr,
+        slot: SlotRef,
+        id: u32,
+        t: Timestamp,
+        bits: u64,
+        opts: &AppendOptions,
+    ) -> Result<SeriesRef, AppendError> {
+        let h = &*self.head;
         #[allow(unsafe_code)]
         // SAFETY: the appender holds the head, so the table is alive.
         let max_t = unsafe { slot.get() }.max_t.load(Ordering::Acquire);
@@ -751,6 +791,16 @@ impl Appender for HeadAppender {
         opts: &AppendOptions,
     ) -> Result<SeriesRef, AppendError> {
         HeadAppender::append(self, series, labels, t, v, opts)
+    }
+
+    fn append_ref(
+        &mut self,
+        series: SeriesRef,
+        t: Timestamp,
+        v: Value,
+        opts: &AppendOptions,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        HeadAppender::append_ref(self, series, t, v, opts)
     }
 
     fn commit(self: Box<Self>) -> Result<(), AppendError> {

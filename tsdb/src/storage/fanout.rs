@@ -81,6 +81,20 @@ impl Appender for FanoutAppender {
         Ok(r)
     }
 
+    fn append_ref(
+        &mut self,
+        series: SeriesRef,
+        t: Timestamp,
+        v: Value,
+        opts: &AppendOptions,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        // Secondaries need the labels (their references are per batch).
+        if !self.secondaries.is_empty() {
+            return Ok(None);
+        }
+        self.primary.append_ref(series, t, v, opts)
+    }
+
     fn commit(self: Box<Self>) -> Result<(), AppendError> {
         let res = self.primary.commit();
         for (app, _) in self.secondaries {

@@ -531,6 +531,22 @@ pub trait Appender: Send {
         opts: &AppendOptions,
     ) -> Result<SeriesRef, AppendError>;
 
+    /// Adds a sample to the series `series` refers to without naming its labels, for a
+    /// caller that keeps references but not label sets (a scrape cache). `Ok(None)` means
+    /// nothing was added: the reference is unknown (any more) or this storage cannot append
+    /// by reference alone, and the caller calls [`Appender::append`] with the labels. The
+    /// default always answers `Ok(None)`.
+    fn append_ref(
+        &mut self,
+        series: SeriesRef,
+        t: Timestamp,
+        v: Value,
+        opts: &AppendOptions,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        let _ = (series, t, v, opts);
+        Ok(None)
+    }
+
     /// Makes the whole batch visible to queriers created from now on, atomically.
     fn commit(self: Box<Self>) -> Result<(), AppendError>;
 
