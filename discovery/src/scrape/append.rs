@@ -144,6 +144,8 @@ pub struct ScrapeCache {
     keys: String,
     /// Bytes of `keys` no entry uses any more.
     garbage: usize,
+    /// The target's metric metadata (touched per metadata line, never per sample).
+    metadata: super::MetadataCache,
 }
 
 fn key_of<'k>(keys: &'k str, e: &Entry_) -> &'k str {
@@ -186,6 +188,12 @@ impl ScrapeCache {
         self.index.is_empty()
     }
 
+    /// The target's metric metadata as of its scrapes so far (a shared handle that later
+    /// scrapes keep updating).
+    pub fn metadata(&self) -> &std::sync::Arc<super::TargetMetadata> {
+        self.metadata.target()
+    }
+
     /// Appends the samples of `body` (in `format`) at scrape time `t` and staleness markers
     /// for series of the previous successful scrape that are missing. On error nothing
     /// useful has been appended: the caller rolls `app` back and calls
@@ -201,6 +209,7 @@ impl ScrapeCache {
         self.iter += 1;
         self.cur.clear();
         self.created.clear();
+        self.metadata.begin();
         let mut st = AppendStats::default();
         let res = match format {
             Format::Text004 => {
@@ -213,6 +222,7 @@ impl ScrapeCache {
             }
             Format::Protobuf => self.append_protobuf(app, rules, body, t, &mut st),
         };
+        self.metadata.finish(res.is_ok());
         if let Err(e) = res {
             self.forget_created();
             return Err(e);
@@ -311,7 +321,10 @@ impl ScrapeCache {
         for entry in parser {
             let s = match entry {
                 Ok(Entry::Sample(s)) => s,
-                Ok(_) => continue,
+                Ok(other) => {
+                    self.metadata.observe(&other);
+                    continue;
+                }
                 Err(e) => return Err(ScrapeError::parse(format, e)),
             };
             self.key.clear();
@@ -341,6 +354,7 @@ impl ScrapeCache {
         for f in protobuf::Decoder::new().iter(body) {
             families.push(f.map_err(|e| ScrapeError::new(ScrapeErrorKind::Protobuf(e.to_string())))?);
         }
+        self.metadata.observe_protobuf(&families);
         let conv = protobuf::to_families(&families);
         for fam in &conv.families {
             for smp in &fam.samples {
