@@ -49,7 +49,7 @@ impl Db {
     /// let db = Db::builder(dir.path()).open().unwrap();
     /// let mut app = db.appender();
     /// for t in 0..4 {
-    ///     let l = labels! {"__name__" => "m", "i" => t.to_string()};
+    ///     let l = labels! {"__name__" => "m", "i" => t.to_string().as_str()};
     ///     app.append(None, &l, t * 3_600_000, Value::Float(1.0), AppendOptions::NONE).unwrap();
     /// }
     /// app.commit().unwrap();
