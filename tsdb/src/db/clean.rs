@@ -35,8 +35,9 @@ impl Db {
     /// Removes deleted data from disk (Prometheus's `CleanTombstones`): every block with
     /// tombstones is rewritten without the deleted samples (series left empty are dropped;
     /// a block left empty is removed), and its tombstones go with it. Crash-safe: the new
-    /// block is durable before the old one is removed, and opening after a crash in between
-    /// removes the old one (see the [module docs](self)). Deleted ranges of head series stay
+    /// block (same range and level, naming the old block as its parent) is durable before the
+    /// old one is removed, and opening after a crash in between removes every block another
+    /// block names as its parent, so nothing shows twice. Deleted ranges of head series stay
     /// tombstones until the head's data is cut into a block, where they are applied.
     /// Serialized with compaction, deletion and snapshots.
     ///
