@@ -34,6 +34,9 @@ use crate::storage::{
 use crate::storage::{SampleIterator, SelectHints, Series, SeriesSet, Warned};
 use crate::wal::{self, Encoder, Record, RefSample, RefTombstone, ReplayStats, SyncPolicy, Wal, WalOptions};
 
+mod clean;
+pub use clean::CleanTombstonesStats;
+
 /// Configures and opens a [`Db`].
 #[derive(Debug, Clone)]
 pub struct DbBuilder {
@@ -269,6 +272,8 @@ fn open_blocks(dir: &Path) -> Result<(Vec<Block>, CorruptBlocks)> {
             Err(err) => bad.push((path, err.to_string())),
         }
     }
+    // A crash between writing a replacement block and removing its parents leaves both.
+    clean::drop_replaced(&mut blocks)?;
     blocks.sort_by(|a, b| a.meta().min_time.cmp(&b.meta().min_time).then_with(|| a.meta().ulid.cmp(&b.meta().ulid)));
     Ok((blocks, bad))
 }

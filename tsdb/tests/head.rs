@@ -199,6 +199,8 @@ fn stats_report_cardinality() {
     assert_eq!(st.series_count_by_metric_name, [("a".to_string(), 10), ("b".to_string(), 10)]);
     assert_eq!(st.label_value_count_by_label_name[0], ("instance".to_string(), 10));
     assert_eq!(st.series_count_by_label_value_pair[0], ("job=j".to_string(), 21));
+    // Every distinct pair, not the top-2 list: 3 names, 10 instances, 1 job.
+    assert_eq!(st.num_label_pairs, 14);
     assert_eq!(st.num_chunks, 21);
 }
 

@@ -174,6 +174,8 @@ pub struct ScrapeCache {
     keys: String,
     /// Bytes of `keys` no slot uses any more.
     garbage: usize,
+    /// The target's metric metadata (touched per metadata line, never per sample).
+    metadata: super::MetadataCache,
 }
 
 /// Entries unseen for this many scrapes are forgotten.
@@ -231,6 +233,12 @@ impl ScrapeCache {
             + self.scratch.capacity()
     }
 
+    /// The target's metric metadata as of its scrapes so far (a shared handle that later
+    /// scrapes keep updating).
+    pub fn metadata(&self) -> &std::sync::Arc<super::TargetMetadata> {
+        self.metadata.target()
+    }
+
     /// Appends the samples of `body` (in `format`) at scrape time `t` and staleness markers
     /// for series of the previous successful scrape that are missing. On error nothing
     /// useful has been appended: the caller rolls `app` back and calls
@@ -246,6 +254,7 @@ impl ScrapeCache {
         self.iter += 1;
         self.cur.clear();
         self.created.clear();
+        self.metadata.begin();
         let mut st = AppendStats::default();
         let res = match format {
             Format::Text004 => {
@@ -258,6 +267,7 @@ impl ScrapeCache {
             }
             Format::Protobuf => self.append_protobuf(app, rules, body, t, &mut st),
         };
+        self.metadata.finish(res.is_ok());
         if let Err(e) = res {
             self.forget_created();
             return Err(e);
@@ -378,7 +388,10 @@ impl ScrapeCache {
         for entry in parser {
             let s = match entry {
                 Ok(Entry::Sample(s)) => s,
-                Ok(_) => continue,
+                Ok(other) => {
+                    self.metadata.observe(&other);
+                    continue;
+                }
                 Err(e) => return Err(ScrapeError::parse(format, e)),
             };
             let exemplar = s.exemplar.as_ref().map(|e| Exemplar {
@@ -403,6 +416,7 @@ impl ScrapeCache {
         for f in protobuf::Decoder::new().iter(body) {
             families.push(f.map_err(|e| ScrapeError::new(ScrapeErrorKind::Protobuf(e.to_string())))?);
         }
+        self.metadata.observe_protobuf(&families);
         let conv = protobuf::to_families(&families);
         let mut raw = std::mem::take(&mut self.scratch);
         let mut res = Ok(());

@@ -12,7 +12,10 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::{AppendStats, Limits, ScrapeCache, ScrapeClient, ScrapeError, ScrapeErrorKind, SeriesRules};
+use super::{
+    AppendStats, Limits, MetricMetadata, ScrapeCache, ScrapeClient, ScrapeError, ScrapeErrorKind, SeriesRules,
+    TargetMetadata,
+};
 use crate::api::{Health, ScrapeStatus, TargetDiscovery};
 use crate::config::ScrapeConfig;
 use crate::discovery::DiscoveryState;
@@ -124,6 +127,18 @@ enum Stop {
 struct LoopShared {
     status: Mutex<ScrapeStatus>,
     cache_bytes: AtomicU64,
+    metadata: Arc<TargetMetadata>,
+}
+
+/// One active target's metric metadata, as [`ScrapeManager::targets_metadata`] lists it.
+#[derive(Debug, Clone)]
+pub struct TargetMetadataView {
+    /// The target's scrape pool (its job name).
+    pub scrape_pool: String,
+    /// The target's labels (`job`, `instance`, …), as stored series carry them.
+    pub labels: Labels,
+    /// Its families' metadata, sorted by family name; empty until a scrape reported some.
+    pub metadata: Arc<[MetricMetadata]>,
 }
 
 struct Running {
@@ -318,6 +333,28 @@ impl ScrapeManager {
         out
     }
 
+    /// The metric metadata of every active target, pool by pool in name order and in the
+    /// pool's target order: the data of Prometheus's `/api/v1/targets/metadata` and
+    /// `/api/v1/metadata`. Each target's list is the snapshot its last scrape that changed
+    /// anything published (kept up to date by the loops at the cost of one hash lookup per
+    /// metadata line, nothing per sample).
+    pub fn targets_metadata(&self) -> Vec<TargetMetadataView> {
+        let pools = self.inner.pools.lock().expect("pools");
+        let mut out = Vec::new();
+        for (job, pool) in pools.iter() {
+            for t in &pool.targets.active {
+                if let Some(r) = pool.loops.get(&target_key(t)) {
+                    out.push(TargetMetadataView {
+                        scrape_pool: job.clone(),
+                        labels: t.labels().clone(),
+                        metadata: r.shared.metadata.list(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Totals over every loop so far.
     pub fn stats(&self) -> ScrapeStats {
         let c = &self.inner.counters;
@@ -342,7 +379,12 @@ impl ScrapeManager {
     }
 
     fn spawn(&self, target: Target, pool: Arc<PoolShared>) -> Running {
-        let shared = Arc::new(LoopShared::default());
+        let cache = ScrapeCache::new();
+        let shared = Arc::new(LoopShared {
+            status: Mutex::default(),
+            cache_bytes: AtomicU64::new(0),
+            metadata: Arc::clone(cache.metadata()),
+        });
         let (stop_tx, stop_rx) = oneshot::channel();
         let offset = target_offset(&target, target.interval(), self.inner.opts.offset_seed);
         let lp = ScrapeLoop {
@@ -361,7 +403,7 @@ impl ScrapeManager {
             shared: Arc::clone(&shared),
             counters: Arc::clone(&self.inner.counters),
             buffers: Arc::clone(&self.inner.buffers),
-            cache: ScrapeCache::new(),
+            cache,
             last_t: i64::MIN,
         };
         let task = tokio::spawn(lp.run(offset, stop_rx));

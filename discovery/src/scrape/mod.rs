@@ -58,6 +58,7 @@
 mod append;
 mod http;
 mod manager;
+mod metadata;
 
 use std::fmt;
 use std::time::Duration;
@@ -68,7 +69,8 @@ use ember_tsdb::storage::AppendError;
 
 pub use append::{AppendStats, ScrapeCache, SeriesRules};
 pub use http::{ScrapeClient, ScrapeResponse};
-pub use manager::{ScrapeManager, ScrapeOptions, ScrapeStats, target_offset};
+pub use manager::{ScrapeManager, ScrapeOptions, ScrapeStats, TargetMetadataView, target_offset};
+pub use metadata::{METADATA_KEEP_ITERATIONS, MetadataCache, MetricMetadata, TargetMetadata};
 
 /// The limits of `scrape_configs` that fail a whole scrape; `0` means no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -22,6 +22,8 @@ use crate::web::api::{self, ApiError, ApiResult, ApiSuccess, ErrorType};
 use crate::web::json::push_str;
 use crate::web::params::Params;
 
+mod api_ext;
+
 /// The command-line options the server runs with (Prometheus's flag names).
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -269,6 +271,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/admin/tsdb/delete_series", post(delete_series).put(delete_series))
         .route("/api/v1/admin/tsdb/snapshot", post(snapshot).put(snapshot))
+        .merge(api_ext::routes())
         .fallback(not_found)
         .with_state(app)
 }
@@ -486,7 +489,7 @@ async fn status_tsdb(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
     d.push_str(&format!(
         "\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":{},\"minTime\":{},\"maxTime\":{}}}",
         st.num_series,
-        st.series_count_by_label_value_pair.len(),
+        st.num_label_pairs,
         st.num_chunks,
         st.min_time.unwrap_or(i64::MAX),
         st.max_time.unwrap_or(i64::MIN)

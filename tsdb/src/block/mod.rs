@@ -468,6 +468,11 @@ impl Block {
         dir_size(&self.inner.dir)
     }
 
+    /// Deleted time ranges recorded in the block's tombstones (as of when it was opened).
+    pub fn tombstone_count(&self) -> usize {
+        self.inner.tombstones.values().map(Vec::len).sum()
+    }
+
     /// A querier over `[mint, maxt]`.
     pub fn querier(&self, mint: Timestamp, maxt: Timestamp) -> BlockQuerier {
         BlockQuerier { block: Arc::clone(&self.inner), mint, maxt }

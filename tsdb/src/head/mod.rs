@@ -448,7 +448,9 @@ impl Head {
         let mut value_counts = Vec::new();
         let mut memory = Vec::new();
         let mut pairs = Vec::new();
+        let mut num_label_pairs = 0;
         for (name, vals) in idx.names() {
+            num_label_pairs += vals.len() as u64;
             value_counts.push((name.to_string(), vals.len() as u64));
             memory.push((name.to_string(), vals.keys().map(|v| v.len() as u64).sum()));
             pairs.extend(vals.iter().map(|(v, b)| (format!("{name}={v}"), b.len())));
@@ -456,6 +458,7 @@ impl Head {
         let (num_symbols, symbol_bytes) = h.symbols.size();
         HeadStats {
             num_series: idx.all().len(),
+            num_label_pairs,
             num_chunks,
             chunk_bytes,
             num_symbols: num_symbols as u64,
@@ -484,6 +487,9 @@ pub struct TruncateStats {
 pub struct HeadStats {
     /// Number of series.
     pub num_series: u64,
+    /// Number of distinct `name=value` label pairs over all series (Prometheus's
+    /// `numLabelPairs`: the entries of the postings index, not limited like the lists).
+    pub num_label_pairs: u64,
     /// Number of chunks (closed and open).
     pub num_chunks: u64,
     /// Bytes of chunk data.
