@@ -173,6 +173,23 @@ pub struct DispatcherService<C: Clock> {
     wake: tokio::sync::Notify,
     /// Deliveries that failed after retries.
     failures: AtomicU64,
+    /// Per integration kind ([`INTEGRATION_KINDS`] order): notifications attempted, failed.
+    counts: [[AtomicU64; 2]; 3],
+}
+
+/// The integration kinds, in the order [`DispatcherService::notification_counts`] lists them.
+const INTEGRATION_KINDS: [&str; 3] = ["webhook", "slack", "pagerduty"];
+
+/// Notifications sent through one kind of integration since start (Alertmanager's
+/// `alertmanager_notifications_total` and `alertmanager_notifications_failed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationCounts {
+    /// `webhook`, `slack` or `pagerduty`.
+    pub integration: &'static str,
+    /// Notifications attempted (each counted once, however many retries it took).
+    pub total: u64,
+    /// Notifications that failed after their retries.
+    pub failed: u64,
 }
 
 impl<C: Clock + 'static> DispatcherService<C> {
@@ -184,6 +201,7 @@ impl<C: Clock + 'static> DispatcherService<C> {
             policy: RetryPolicy::default(),
             wake: tokio::sync::Notify::new(),
             failures: AtomicU64::new(0),
+            counts: Default::default(),
         }
     }
 
@@ -201,6 +219,19 @@ impl<C: Clock + 'static> DispatcherService<C> {
     /// Deliveries that failed after all retries, so far.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Notifications sent so far, per integration kind (every kind listed, zeros included).
+    pub fn notification_counts(&self) -> Vec<NotificationCounts> {
+        INTEGRATION_KINDS
+            .iter()
+            .zip(&self.counts)
+            .map(|(kind, [total, failed])| NotificationCounts {
+                integration: kind,
+                total: total.load(Ordering::Relaxed),
+                failed: failed.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     /// Receives alerts and wakes the loop.
@@ -223,8 +254,11 @@ impl<C: Clock + 'static> DispatcherService<C> {
         let results = join_all(sends).await;
         let mut d = self.dispatcher.lock().await;
         for (n, r) in &results {
+            let kind = INTEGRATION_KINDS.iter().position(|k| *k == n.integration.kind()).unwrap_or(0);
+            self.counts[kind][0].fetch_add(1, Ordering::Relaxed);
             if r.is_err() {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                self.counts[kind][1].fetch_add(1, Ordering::Relaxed);
             }
             d.complete(n, r.is_ok());
         }
