@@ -180,6 +180,10 @@ pub struct DispatcherService<C: Clock> {
 /// The integration kinds, in the order [`DispatcherService::notification_counts`] lists them.
 const INTEGRATION_KINDS: [&str; 3] = ["webhook", "slack", "pagerduty"];
 
+fn kind_index(i: &super::dispatcher::Integration) -> usize {
+    INTEGRATION_KINDS.iter().position(|k| *k == i.kind()).unwrap_or(0)
+}
+
 /// Notifications sent through one kind of integration since start (Alertmanager's
 /// `alertmanager_notifications_total` and `alertmanager_notifications_failed_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +249,10 @@ impl<C: Clock + 'static> DispatcherService<C> {
     /// with this.
     pub async fn step(&self) -> Vec<(Notification, Result<u32, NotifyError>)> {
         let notifications = self.dispatcher.lock().await.poll();
+        // Counted when attempted, as Alertmanager does, so a delivery still retrying shows.
+        for n in &notifications {
+            self.counts[kind_index(&n.integration)][0].fetch_add(1, Ordering::Relaxed);
+        }
         let sends = notifications.into_iter().map(|n| async move {
             let req = request_for(&n);
             let budget = StdDuration::from_millis((n.deadline - n.flushed_at).max(1) as u64);
@@ -254,11 +262,9 @@ impl<C: Clock + 'static> DispatcherService<C> {
         let results = join_all(sends).await;
         let mut d = self.dispatcher.lock().await;
         for (n, r) in &results {
-            let kind = INTEGRATION_KINDS.iter().position(|k| *k == n.integration.kind()).unwrap_or(0);
-            self.counts[kind][0].fetch_add(1, Ordering::Relaxed);
             if r.is_err() {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                self.counts[kind][1].fetch_add(1, Ordering::Relaxed);
+                self.counts[kind_index(&n.integration)][1].fetch_add(1, Ordering::Relaxed);
             }
             d.complete(n, r.is_ok());
         }

@@ -78,15 +78,19 @@ impl Embedded {
         *self.config.write() = cfg.clone();
     }
 
-    /// Stops the delivery loop, then delivers whatever is due now (waiting at most a few
-    /// seconds).
+    /// Stops the delivery loop, then delivers whatever is due now. Deliveries still
+    /// retrying (an unreachable receiver) are abandoned after a few seconds in all, so
+    /// shutdown and reload never wait out a `group_interval`.
     pub async fn stop(&self) {
+        let deadline = tokio::time::Instant::now() + FINAL_FLUSH_TIMEOUT;
         self.stop.notify_one();
         let task = self.task.lock().take();
-        if let Some(t) = task {
-            let _ = t.await;
+        if let Some(mut t) = task {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                t.abort();
+            }
         }
-        let _ = tokio::time::timeout(FINAL_FLUSH_TIMEOUT, self.service.step()).await;
+        let _ = tokio::time::timeout_at(deadline, self.service.step()).await;
     }
 }
 

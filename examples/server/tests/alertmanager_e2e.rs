@@ -206,6 +206,27 @@ fn rule_alert_is_delivered_silenced_and_silence_survives_restart() {
 }
 
 #[test]
+fn shutdown_does_not_wait_out_an_unreachable_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    // A closed port: bind, note it, drop.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    write(dir.path(), "rules.yml", RULES);
+    write(dir.path(), "alertmanager.yml", &am_config(&format!("http://{closed}/"), "down"));
+    let cfg = write(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  evaluation_interval: 500ms\nrule_files: ['rules.yml']\nalerting:\n  alertmanager_config_file: alertmanager.yml\n",
+    );
+    let s = boot(dir.path(), &cfg);
+    // The attempt is counted while its retries are still running.
+    let attempted = r#"alertmanager_notifications_total{integration="webhook"} 1"#;
+    assert!(eventually(20, || get(&s.addr, "/metrics").1.contains(attempted)), "{}", get(&s.addr, "/metrics").1);
+    let started = std::time::Instant::now();
+    s.terminate();
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "shutdown took {:?}", started.elapsed());
+}
+
+#[test]
 fn api_v2_is_404_without_the_embedded_dispatcher() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(&[], dir.path());
