@@ -125,6 +125,13 @@ fn rule_alert_is_delivered_silenced_and_silence_survives_restart() {
         serde_json::json!([{"isEqual": true, "isRegex": false, "name": "alertname", "value": "AlwaysOn"}])
     );
     assert_eq!((sil["createdBy"].as_str(), sil["comment"].as_str()), (Some("e2e"), Some("maintenance")));
+    // Posting it back with its ID and a new comment updates it in place (what `amtool
+    // silence update` does): times round-trip exactly.
+    let mut update = sil.clone();
+    update["comment"] = "extended".into();
+    let (code, body) = json_post(&s.addr, "/api/v2/silences", &update.to_string());
+    assert_eq!((code, body), (200, format!(r#"{{"silenceID":"{id}"}}"#)));
+    assert!(get(&s.addr, &format!("/api/v2/silence/{id}")).1.contains(r#""comment":"extended""#));
 
     // Self-instrumentation.
     let (_, metrics) = get(&s.addr, "/metrics");
