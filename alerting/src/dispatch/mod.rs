@@ -7,6 +7,9 @@
 //!   reach", and [`format_amtool_routes`] prints it as `amtool config routes test` does.
 //! - The state machine: [`Dispatcher`] (`put`, `poll`, `complete`) over a [`Clock`].
 //! - Silences: [`Silences`], persisted atomically to a JSON snapshot.
+//! - Inspection (what Alertmanager's API v2 shows): [`Dispatcher::alerts`],
+//!   [`Dispatcher::muted_by`] (silencing IDs, inhibiting fingerprint),
+//!   [`Dispatcher::group_alerts`], and [`DispatcherService::notification_counts`].
 //! - Delivery: [`payload`] renders webhook (version 4), Slack and PagerDuty v2 bodies;
 //!   [`DispatcherService`] delivers them over a [`Transport`] with retries and backoff;
 //!   [`AlertmanagerNotifier`] forwards alerts to external Alertmanagers instead.
