@@ -180,6 +180,9 @@ fn silence_expiry() {
     assert_eq!(d.query_silences(&parse_matchers("alertname=A").unwrap(), None).len(), 1);
     d.put([with_times(labels! {"alertname" => "A", "job" => "x"}, Some(T0), Some(T0 + 3600 * S))]);
     assert!(d.is_muted(&labels! {"alertname" => "A", "job" => "x"}));
+    let why = d.muted_by(&labels! {"alertname" => "A", "job" => "x"});
+    assert_eq!((why.silenced_by, why.inhibited_by), (vec![id.clone()], None));
+    assert!(!d.muted_by(&labels! {"alertname" => "B"}).is_muted());
     at(&mut d, &c, 30 * S, &[]);
     at(&mut d, &c, 90 * S, &[]);
     // The silence ended at T0+100s.
@@ -256,6 +259,12 @@ inhibit_rules:
             Some(T0 + 3600 * S),
         ),
     ]);
+    let crit = labels! {"alertname" => "Crit", "severity" => "critical", "cluster" => "a"}.stable_hash();
+    let warn_a = labels! {"alertname" => "WarnA", "severity" => "warning", "cluster" => "a"};
+    assert_eq!(d.muted_by(&warn_a).inhibited_by, Some(crit));
+    let groups = d.group_alerts();
+    assert_eq!(groups.len(), 3, "group_by ... puts each alert in its own group");
+    assert!(groups.iter().all(|(g, a)| g.receiver == "r" && a.len() == 1 && g.alerts == 1));
     let mut got = step_at(&mut d, &c, 10 * S);
     got.sort();
     assert_eq!(got, ["r/webhook[0]: Crit", "r/webhook[0]: WarnB"]);
@@ -263,6 +272,7 @@ inhibit_rules:
     let mut got = step_at(&mut d, &c, 130 * S);
     got.sort();
     assert_eq!(got, ["r/webhook[0]: Crit[resolved]", "r/webhook[0]: WarnA"]);
+    assert_eq!(d.muted_by(&warn_a).inhibited_by, None);
 }
 
 fn step_at(d: &mut Dispatcher<ManualClock>, c: &ManualClock, t: i64) -> Vec<String> {

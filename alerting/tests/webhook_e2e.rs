@@ -136,6 +136,13 @@ async fn retries_with_backoff_then_gives_up_on_4xx() {
     assert!(!err.retryable);
     assert_eq!(rec.take().len(), 1, "4xx is not retried");
     assert_eq!(svc.failures(), 1);
+    let counts = svc.notification_counts();
+    assert_eq!(
+        counts[0],
+        ember_alerting::dispatch::NotificationCounts { integration: "webhook", total: 2, failed: 1 },
+        "{counts:?}"
+    );
+    assert_eq!((counts[1].total, counts[2].total), (0, 0));
     // Next interval: the log has no record of B, so it is sent again.
     clock.set(T0 + 120_000);
     assert!(svc.step().await[0].1.is_ok());

@@ -126,18 +126,21 @@ impl Alert {
 /// Sorts alerts as Alertmanager orders them in a notification: by `job`, then
 /// `instance`, then the whole label set.
 pub(crate) fn sort_alerts(alerts: &mut [Alert]) {
-    alerts.sort_by(|a, b| {
-        for k in ["job", "instance"] {
-            let (x, y) = (a.labels.get(k), b.labels.get(k));
-            match (x, y) {
-                (Some(x), Some(y)) if x != y => return x.cmp(y),
-                (Some(_), None) => return std::cmp::Ordering::Less,
-                (None, Some(_)) => return std::cmp::Ordering::Greater,
-                _ => {}
-            }
+    alerts.sort_by(notification_order);
+}
+
+/// The order of [`sort_alerts`].
+pub(crate) fn notification_order(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+    for k in ["job", "instance"] {
+        let (x, y) = (a.labels.get(k), b.labels.get(k));
+        match (x, y) {
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            (Some(_), None) => return std::cmp::Ordering::Less,
+            (None, Some(_)) => return std::cmp::Ordering::Greater,
+            _ => {}
         }
-        a.labels.cmp(&b.labels)
-    });
+    }
+    a.labels.cmp(&b.labels)
 }
 
 #[cfg(test)]

@@ -128,6 +128,22 @@ pub struct GroupInfo {
     pub next_flush: Timestamp,
 }
 
+/// Why an alert is muted (see [`Dispatcher::muted_by`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MutedBy {
+    /// IDs of the active silences muting the alert, sorted.
+    pub silenced_by: Vec<String>,
+    /// The fingerprint of a firing alert inhibiting it.
+    pub inhibited_by: Option<u64>,
+}
+
+impl MutedBy {
+    /// Whether the alert is muted at all (Alertmanager's `suppressed` state).
+    pub fn is_muted(&self) -> bool {
+        !self.silenced_by.is_empty() || self.inhibited_by.is_some()
+    }
+}
+
 /// Options for a [`Dispatcher`].
 #[derive(Debug, Clone)]
 pub struct DispatcherBuilder {
@@ -286,6 +302,40 @@ impl<C: Clock> Dispatcher<C> {
             .collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));
         v
+    }
+
+    /// The aggregation groups with the alerts each holds (sorted by key; alerts in
+    /// notification order), for `GET /api/v2/alerts/groups`.
+    pub fn group_alerts(&self) -> Vec<(GroupInfo, Vec<&Alert>)> {
+        let mut v: Vec<(GroupInfo, Vec<&Alert>)> = self
+            .groups
+            .values()
+            .map(|g| {
+                let info = GroupInfo {
+                    key: g.key.clone(),
+                    receiver: self.config.route.get(g.route).opts.receiver.clone(),
+                    labels: g.labels.clone(),
+                    alerts: g.alerts.len(),
+                    next_flush: g.next_flush,
+                };
+                let mut alerts: Vec<&Alert> = g.alerts.values().map(|a| &**a).collect();
+                alerts.sort_by(|a, b| super::alert::notification_order(a, b));
+                (info, alerts)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+        v
+    }
+
+    /// Why `labels` is muted now: the IDs of the active silences that mute it (sorted)
+    /// and the fingerprint of an alert inhibiting it, as the `status` of an alert in
+    /// Alertmanager's API reports them.
+    pub fn muted_by(&self, labels: &Labels) -> MutedBy {
+        let now = self.clock.now();
+        MutedBy {
+            silenced_by: self.silences.mutes(labels, now).into_iter().map(str::to_owned).collect(),
+            inhibited_by: self.inhibitor.inhibited_by(labels, &self.alerts, now),
+        }
     }
 
     /// Whether `labels` is muted now by a silence or an inhibition rule.

@@ -65,22 +65,39 @@ impl Inhibitor {
         alerts: &HashMap<u64, A>,
         now: Timestamp,
     ) -> bool {
-        self.rules.iter().any(|ri| {
-            let r = &ri.rule;
-            if !r.target_matchers.iter().all(|m| m.matches_labels(labels)) {
-                return false;
-            }
-            let Some(fps) = ri.sources.get(&equal_hash(&r.equal, labels)) else {
-                return false;
-            };
-            // An alert matching both sides cannot be inhibited by another such alert.
-            let two_sided = r.source_matchers.iter().all(|m| m.matches_labels(labels));
-            fps.iter().filter_map(|fp| alerts.get(fp)).any(|src| {
-                !src.resolved_at(now)
-                    && r.equal.iter().all(|n| src.labels.get_or_empty(n) == labels.get_or_empty(n))
-                    && !(two_sided && r.target_matchers.iter().all(|m| m.matches_labels(&src.labels)))
+        self.inhibited_by(labels, alerts, now).is_some()
+    }
+
+    /// The fingerprint of a firing alert in `alerts` that inhibits `labels` at `now`
+    /// (the lowest one if several do, so the answer is stable).
+    pub fn inhibited_by<A: std::ops::Deref<Target = Alert>>(
+        &self,
+        labels: &Labels,
+        alerts: &HashMap<u64, A>,
+        now: Timestamp,
+    ) -> Option<u64> {
+        self.rules
+            .iter()
+            .filter_map(|ri| {
+                let r = &ri.rule;
+                if !r.target_matchers.iter().all(|m| m.matches_labels(labels)) {
+                    return None;
+                }
+                let fps = ri.sources.get(&equal_hash(&r.equal, labels))?;
+                // An alert matching both sides cannot be inhibited by another such alert.
+                let two_sided = r.source_matchers.iter().all(|m| m.matches_labels(labels));
+                fps.iter()
+                    .filter(|fp| {
+                        alerts.get(fp).is_some_and(|src| {
+                            !src.resolved_at(now)
+                                && r.equal.iter().all(|n| src.labels.get_or_empty(n) == labels.get_or_empty(n))
+                                && !(two_sided && r.target_matchers.iter().all(|m| m.matches_labels(&src.labels)))
+                        })
+                    })
+                    .min()
+                    .copied()
             })
-        })
+            .min()
     }
 
     /// Whether there are no rules.

@@ -7,6 +7,9 @@
 //!   reach", and [`format_amtool_routes`] prints it as `amtool config routes test` does.
 //! - The state machine: [`Dispatcher`] (`put`, `poll`, `complete`) over a [`Clock`].
 //! - Silences: [`Silences`], persisted atomically to a JSON snapshot.
+//! - Inspection (what Alertmanager's API v2 shows): [`Dispatcher::alerts`],
+//!   [`Dispatcher::muted_by`] (silencing IDs, inhibiting fingerprint),
+//!   [`Dispatcher::group_alerts`], and [`DispatcherService::notification_counts`].
 //! - Delivery: [`payload`] renders webhook (version 4), Slack and PagerDuty v2 bodies;
 //!   [`DispatcherService`] delivers them over a [`Transport`] with retries and backoff;
 //!   [`AlertmanagerNotifier`] forwards alerts to external Alertmanagers instead.
@@ -39,14 +42,15 @@ pub use config::{
     Config, DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_PAGERDUTY_URL, DEFAULT_REPEAT_INTERVAL,
     DEFAULT_RESOLVE_TIMEOUT, GlobalConfig, InhibitRule, PagerdutyConfig, Receiver, SlackConfig, WebhookConfig,
 };
-pub use dispatcher::{Dispatcher, DispatcherBuilder, GroupInfo, Integration, Notification};
+pub use dispatcher::{Dispatcher, DispatcherBuilder, GroupInfo, Integration, MutedBy, Notification};
 pub use duration::Duration;
 pub use error::{ConfigError, ConfigErrorKind, NotifyError, NotifyErrorKind, SilenceError, SilenceErrorKind};
 pub use inhibit::Inhibitor;
 pub use matchers::{format_matchers, parse_matcher, parse_matchers};
 pub use nflog::{NflogEntry, NotificationLog};
 pub use notify::{
-    AlertSink, AlertmanagerNotifier, BoxFuture, DispatcherService, HttpTransport, RetryPolicy, Transport, deliver,
+    AlertSink, AlertmanagerNotifier, BoxFuture, DispatcherService, HttpTransport, NotificationCounts, RetryPolicy,
+    Transport, deliver,
 };
 pub use route::{GroupBy, Route, RouteId, RouteOpts, RouteTree, format_amtool_routes};
 pub use silence::{DEFAULT_SILENCE_RETENTION_MS, Silence, SilenceState, Silences};

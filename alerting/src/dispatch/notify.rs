@@ -173,6 +173,27 @@ pub struct DispatcherService<C: Clock> {
     wake: tokio::sync::Notify,
     /// Deliveries that failed after retries.
     failures: AtomicU64,
+    /// Per integration kind ([`INTEGRATION_KINDS`] order): notifications attempted, failed.
+    counts: [[AtomicU64; 2]; 3],
+}
+
+/// The integration kinds, in the order [`DispatcherService::notification_counts`] lists them.
+const INTEGRATION_KINDS: [&str; 3] = ["webhook", "slack", "pagerduty"];
+
+fn kind_index(i: &super::dispatcher::Integration) -> usize {
+    INTEGRATION_KINDS.iter().position(|k| *k == i.kind()).unwrap_or(0)
+}
+
+/// Notifications sent through one kind of integration since start (Alertmanager's
+/// `alertmanager_notifications_total` and `alertmanager_notifications_failed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationCounts {
+    /// `webhook`, `slack` or `pagerduty`.
+    pub integration: &'static str,
+    /// Notifications attempted (each counted once, however many retries it took).
+    pub total: u64,
+    /// Notifications that failed after their retries.
+    pub failed: u64,
 }
 
 impl<C: Clock + 'static> DispatcherService<C> {
@@ -184,6 +205,7 @@ impl<C: Clock + 'static> DispatcherService<C> {
             policy: RetryPolicy::default(),
             wake: tokio::sync::Notify::new(),
             failures: AtomicU64::new(0),
+            counts: Default::default(),
         }
     }
 
@@ -203,6 +225,19 @@ impl<C: Clock + 'static> DispatcherService<C> {
         self.failures.load(Ordering::Relaxed)
     }
 
+    /// Notifications sent so far, per integration kind (every kind listed, zeros included).
+    pub fn notification_counts(&self) -> Vec<NotificationCounts> {
+        INTEGRATION_KINDS
+            .iter()
+            .zip(&self.counts)
+            .map(|(kind, [total, failed])| NotificationCounts {
+                integration: kind,
+                total: total.load(Ordering::Relaxed),
+                failed: failed.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
     /// Receives alerts and wakes the loop.
     pub async fn put(&self, alerts: Vec<PostableAlert>) {
         self.dispatcher.lock().await.put(alerts);
@@ -214,6 +249,10 @@ impl<C: Clock + 'static> DispatcherService<C> {
     /// with this.
     pub async fn step(&self) -> Vec<(Notification, Result<u32, NotifyError>)> {
         let notifications = self.dispatcher.lock().await.poll();
+        // Counted when attempted, as Alertmanager does, so a delivery still retrying shows.
+        for n in &notifications {
+            self.counts[kind_index(&n.integration)][0].fetch_add(1, Ordering::Relaxed);
+        }
         let sends = notifications.into_iter().map(|n| async move {
             let req = request_for(&n);
             let budget = StdDuration::from_millis((n.deadline - n.flushed_at).max(1) as u64);
@@ -225,6 +264,7 @@ impl<C: Clock + 'static> DispatcherService<C> {
         for (n, r) in &results {
             if r.is_err() {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                self.counts[kind_index(&n.integration)][1].fetch_add(1, Ordering::Relaxed);
             }
             d.complete(n, r.is_ok());
         }

@@ -1,8 +1,30 @@
 //! `prometheus.yml` as the server reads it: `global` and `scrape_configs` through
 //! ember-discovery, plus `rule_files` and `alerting`.
+//!
+//! ## The embedded dispatcher (an Ember extension)
+//!
+//! Besides Prometheus's `alerting.alertmanagers` (external Alertmanagers), the
+//! `alerting` section takes one Ember-only key, `alertmanager_config_file`: the path of
+//! an `alertmanager.yml`, relative to this file's directory. When it is set, alerts of
+//! the rule manager also go to an in-process Alertmanager-like dispatcher (routing,
+//! grouping, inhibition, silences, webhook/Slack/PagerDuty delivery) and the
+//! Alertmanager API v2 is served under `/api/v2/` on the server's listener. Both may be
+//! on together:
+//!
+//! ```yaml
+//! alerting:
+//!   alertmanager_config_file: alertmanager.yml   # embedded dispatcher
+//!   alertmanagers:                               # and/or external Alertmanagers
+//!     - static_configs: [{targets: ['am:9093']}]
+//! ```
+//!
+//! The referenced file is read and validated together with this one (at start, on
+//! reload and by `ember check config`): a bad `alertmanager.yml` fails the whole load,
+//! naming that file and the line of the problem.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ember_discovery::config::Config as ScrapeConfig;
 use serde::Deserialize;
@@ -71,6 +93,31 @@ pub struct AlertingSection {
     /// External Alertmanagers.
     #[serde(default)]
     pub alertmanagers: Vec<AlertmanagerConfig>,
+    /// Ember extension: an `alertmanager.yml` (relative to the configuration file's
+    /// directory) that turns on the embedded dispatcher.
+    #[serde(default)]
+    pub alertmanager_config_file: Option<String>,
+}
+
+/// The embedded dispatcher's configuration, read from `alerting.alertmanager_config_file`.
+#[derive(Debug, Clone)]
+pub struct EmbeddedAlertmanagerConfig {
+    /// The file, resolved against the configuration file's directory.
+    pub path: PathBuf,
+    /// Its text, for `GET /api/v2/status`.
+    pub source: String,
+    /// The parsed and validated configuration.
+    pub config: Arc<ember_alerting::dispatch::Config>,
+}
+
+impl EmbeddedAlertmanagerConfig {
+    /// Reads and validates `path`; errors name the file and, where known, the line.
+    pub fn load(path: &Path) -> Result<EmbeddedAlertmanagerConfig, ConfigFileError> {
+        let err = |message: String| ConfigFileError { file: path.to_path_buf(), message };
+        let source = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let config = ember_alerting::dispatch::Config::from_yaml(&source).map_err(|e| err(e.to_string()))?;
+        Ok(EmbeddedAlertmanagerConfig { path: path.to_path_buf(), source, config: Arc::new(config) })
+    }
 }
 
 #[derive(Deserialize)]
@@ -96,6 +143,8 @@ pub struct ServerConfig {
     pub base_dir: PathBuf,
     /// The file's text, for `/api/v1/status/config`.
     pub source: String,
+    /// The embedded dispatcher's configuration, when `alerting.alertmanager_config_file` is set.
+    pub embedded_alertmanager: Option<EmbeddedAlertmanagerConfig>,
 }
 
 impl ServerConfig {
@@ -109,12 +158,20 @@ impl ServerConfig {
         } else {
             serde_norway::from_str(text).map_err(|e| err(e.to_string()))?
         };
+        let embedded_alertmanager = match &other.alerting.alertmanager_config_file {
+            Some(f) if f.trim().is_empty() => {
+                return Err(err("alerting.alertmanager_config_file: must not be empty".into()));
+            }
+            Some(f) => Some(EmbeddedAlertmanagerConfig::load(&base_dir.join(f))?),
+            None => None,
+        };
         Ok(ServerConfig {
             scrape,
             rule_files: other.rule_files,
             alerting: other.alerting,
             base_dir: base_dir.to_path_buf(),
             source: text.to_owned(),
+            embedded_alertmanager,
         })
     }
 
@@ -180,6 +237,29 @@ mod tests {
         let e = ServerConfig::parse(Path::new("p.yml"), bad, Path::new(".")).unwrap_err();
         assert!(e.to_string().starts_with("p.yml: "), "{e}");
         assert!(e.to_string().contains("alertmanager"), "{e}");
+    }
+
+    #[test]
+    fn embedded_alertmanager_file_is_read_relative_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let y = "alerting:\n  alertmanager_config_file: am/alertmanager.yml\n";
+        std::fs::create_dir(dir.path().join("am")).unwrap();
+        let am = dir.path().join("am/alertmanager.yml");
+        std::fs::write(&am, "route:\n  receiver: r\nreceivers:\n- name: r\n").unwrap();
+        let c = ServerConfig::parse(Path::new("p.yml"), y, dir.path()).unwrap();
+        let e = c.embedded_alertmanager.as_ref().unwrap();
+        assert_eq!(e.path, am);
+        assert_eq!(e.config.receivers[0].name, "r");
+        // A bad file fails the load, naming the file and the line.
+        std::fs::write(&am, "route:\n  receiver: r\nreceivers:\n- name: r\n  bogus: 1\n").unwrap();
+        let err = ServerConfig::parse(Path::new("p.yml"), y, dir.path()).unwrap_err();
+        assert_eq!(err.file, am);
+        assert!(err.message.contains("line 5") && err.message.contains("bogus"), "{err}");
+        std::fs::remove_file(&am).unwrap();
+        let err = ServerConfig::parse(Path::new("p.yml"), y, dir.path()).unwrap_err();
+        assert_eq!(err.file, am, "{err}");
+        let none = ServerConfig::parse(Path::new("p.yml"), "alerting: {}\n", dir.path()).unwrap();
+        assert!(none.embedded_alertmanager.is_none());
     }
 
     #[test]

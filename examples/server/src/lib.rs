@@ -28,6 +28,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod embedded;
 pub mod server;
 pub mod telemetry;
 pub mod web;

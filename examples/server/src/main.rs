@@ -18,6 +18,9 @@ struct Cli {
 #[derive(Args, Debug)]
 struct ServerFlags {
     /// Configuration file; without it the server scrapes itself on embedded defaults.
+    /// Ember extension: `alerting.alertmanager_config_file: alertmanager.yml` (relative to
+    /// this file) turns on the embedded Alertmanager-like dispatcher and serves the
+    /// Alertmanager API v2 under /api/v2/; silences persist in <storage.tsdb.path>/alertmanager/.
     #[arg(long = "config.file")]
     config_file: Option<String>,
     /// Where the TSDB keeps its data.

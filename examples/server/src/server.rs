@@ -98,6 +98,10 @@ pub struct App {
     pub rules: ember_alerting::rules::manager::Manager,
     /// The queue to external Alertmanagers, when configured.
     pub notifier: Option<Arc<ember_alerting::dispatch::AlertmanagerNotifier>>,
+    /// The embedded dispatcher, while `alerting.alertmanager_config_file` is set.
+    pub alertmanager: crate::embedded::Slot,
+    /// The URL the server is reached at (links in alerts and notifications).
+    pub external_url: String,
     /// Discovery and scraping for the current configuration.
     pub scraping: parking_lot::Mutex<Option<Scraping>>,
     /// The server's own metrics.
@@ -118,9 +122,15 @@ impl App {
         self.config.read().clone()
     }
 
-    /// Loads the configuration file again and restarts discovery and scraping with it; on
-    /// failure the old configuration keeps running.
-    pub fn reload(&self) -> Result<(), String> {
+    /// The embedded dispatcher, if it is on.
+    pub fn embedded_alertmanager(&self) -> Option<Arc<crate::embedded::Embedded>> {
+        self.alertmanager.read().clone()
+    }
+
+    /// Loads the configuration file again (with the `alertmanager.yml` it names) and
+    /// restarts discovery and scraping with it; on failure the old configuration keeps
+    /// running.
+    pub async fn reload(&self) -> Result<(), String> {
         let Some(file) = &self.opts.config_file else {
             return Ok(());
         };
@@ -133,6 +143,12 @@ impl App {
             Ok((c, scraping)) => {
                 if let Some(old) = self.scraping.lock().replace(scraping) {
                     old.stop_in_background();
+                }
+                let tsdb = std::path::Path::new(&self.opts.tsdb_path);
+                let am = c.embedded_alertmanager.as_ref();
+                if let Err(e) = crate::embedded::apply(&self.alertmanager, am, tsdb, &self.external_url).await {
+                    self.last_reload_ok.store(false, Ordering::Relaxed);
+                    return Err(e);
                 }
                 *self.config.write() = Arc::new(c);
                 self.last_reload_ok.store(true, Ordering::Relaxed);
@@ -159,6 +175,7 @@ fn build_rules(
     db: &Db,
     engine: &ember_promql::engine::Engine,
     external_url: String,
+    embedded: crate::embedded::Slot,
 ) -> Result<
     (ember_alerting::rules::manager::Manager, Option<Arc<ember_alerting::dispatch::AlertmanagerNotifier>>),
     String,
@@ -185,7 +202,8 @@ fn build_rules(
     .query_offset(global.rule_query_offset.get())
     .external_labels(external)
     .external_url(external_url)
-    .alert_relabel(relabel);
+    .alert_relabel(relabel)
+    .sink(Arc::new(crate::embedded::EmbeddedSink::new(embedded)));
     let urls: Vec<String> = config
         .alerting
         .alertmanagers
@@ -272,11 +290,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/admin/tsdb/delete_series", post(delete_series).put(delete_series))
         .route("/api/v1/admin/tsdb/snapshot", post(snapshot).put(snapshot))
         .merge(api_ext::routes())
+        .merge(crate::web::alertmanager::routes())
         .fallback(not_found)
         .with_state(app)
 }
 
-async fn not_found() -> Response {
+/// The answer to a path no route serves.
+pub async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
 }
 
@@ -292,7 +312,7 @@ async fn reload(State(app): Shared) -> Response {
     if !app.opts.enable_lifecycle {
         return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.").into_response();
     }
-    match app.reload() {
+    match app.reload().await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}")).into_response(),
     }
@@ -300,7 +320,13 @@ async fn reload(State(app): Shared) -> Response {
 
 async fn metrics(State(app): Shared, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    match app.registry.scrape(accept) {
+    // Collectors may wait on locks (the embedded dispatcher's), so scrape off the async threads.
+    let accept = accept.to_owned();
+    let scraped = tokio::task::spawn_blocking(move || app.registry.scrape(&accept)).await;
+    let Ok(scraped) = scraped else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "scrape failed").into_response();
+    };
+    match scraped {
         Ok(s) => ([(header::CONTENT_TYPE, s.content_type())], s.body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
@@ -674,7 +700,9 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
         ..Default::default()
     });
     let query_slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrency.max(1)));
-    let (rules, notifier) = build_rules(&config, &db, &engine, format!("http://{self_addr}"))?;
+    let external_url = format!("http://{self_addr}");
+    let alertmanager = crate::embedded::Slot::default();
+    let (rules, notifier) = build_rules(&config, &db, &engine, external_url.clone(), alertmanager.clone())?;
     let now = SystemTime::now();
     let app = Arc::new(App {
         opts,
@@ -683,6 +711,8 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
         engine,
         rules,
         notifier,
+        alertmanager,
+        external_url,
         query_duration,
         query_slots,
         appendable: Arc::new(db.clone()),
@@ -711,6 +741,10 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
         eprintln!("ember: listening on http://{addr}");
         let scraping = Scraping::start(&app.config(), app.appendable.clone())?;
         *app.scraping.lock() = Some(scraping);
+        let config = app.config();
+        let tsdb = std::path::Path::new(&app.opts.tsdb_path);
+        crate::embedded::apply(&app.alertmanager, config.embedded_alertmanager.as_ref(), tsdb, &app.external_url)
+            .await?;
         let rules = app.rules.clone();
         let rules_task = tokio::spawn(async move { rules.run().await });
         let notifier_task = app.notifier.clone().map(|n| {
@@ -731,7 +765,7 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
                 return;
             };
             while hup.recv().await.is_some() {
-                match reload_app.reload() {
+                match reload_app.reload().await {
                     Ok(()) => eprintln!("ember: configuration reloaded"),
                     Err(e) => eprintln!("ember: reload failed, keeping the old configuration: {e}"),
                 }
@@ -744,6 +778,10 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
         app.ready.store(false, Ordering::Relaxed);
         app.rules.stop();
         let _ = rules_task.await;
+        let embedded = app.alertmanager.write().take();
+        if let Some(e) = embedded {
+            e.stop().await;
+        }
         if let Some(t) = notifier_task {
             let _ = t.await;
         }

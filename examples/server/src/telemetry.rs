@@ -116,6 +116,9 @@ impl Collector for ServerCollector {
                 if app.last_reload_ok.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
             ),
         ];
+        if let Some(e) = app.embedded_alertmanager() {
+            out.extend(alertmanager_families(&e));
+        }
         if let Some(s) = app.scraping.lock().as_ref() {
             let st = s.scrape.stats();
             out.extend([
@@ -140,4 +143,77 @@ impl Collector for ServerCollector {
         }
         out
     }
+}
+
+/// A family with one sample per label value of `label`.
+fn labelled(name: &str, help: &str, t: MetricType, label: &str, values: &[(&str, f64)]) -> MetricFamily {
+    let mut f = MetricFamily::new(name, t);
+    f.help = Some(help.to_owned());
+    let sample_name = if t == MetricType::Counter { format!("{name}_total") } else { name.to_owned() };
+    for (v, x) in values {
+        f.samples.push(Sample::new(sample_name.clone(), Labels::from_pairs([(label, *v)]), *x));
+    }
+    f
+}
+
+/// Alertmanager's own figures for the embedded dispatcher: alerts by state,
+/// notifications per integration, silences by state. Waits for the dispatcher's lock,
+/// so it must run off the async threads (the `/metrics` handler scrapes on a blocking
+/// thread).
+fn alertmanager_families(e: &crate::embedded::Embedded) -> Vec<MetricFamily> {
+    use MetricType::{Counter as C, Gauge as G};
+    use ember_alerting::dispatch::SilenceState;
+    let (mut active, mut suppressed) = (0.0, 0.0);
+    let mut silences = [0.0; 3];
+    {
+        let d = e.service.dispatcher().blocking_lock();
+        let now = d.now();
+        for a in d.alerts().filter(|a| !a.resolved_at(now)) {
+            if d.muted_by(&a.labels).is_muted() {
+                suppressed += 1.0;
+            } else {
+                active += 1.0;
+            }
+        }
+        for s in d.query_silences(&[], None) {
+            silences[match s.state(now) {
+                SilenceState::Active => 0,
+                SilenceState::Pending => 1,
+                SilenceState::Expired => 2,
+            }] += 1.0;
+        }
+    }
+    let counts = e.service.notification_counts();
+    let total: Vec<(&str, f64)> = counts.iter().map(|c| (c.integration, c.total as f64)).collect();
+    let failed: Vec<(&str, f64)> = counts.iter().map(|c| (c.integration, c.failed as f64)).collect();
+    vec![
+        labelled(
+            "alertmanager_alerts",
+            "How many alerts by state.",
+            G,
+            "state",
+            &[("active", active), ("suppressed", suppressed)],
+        ),
+        labelled(
+            "alertmanager_notifications",
+            "The total number of attempted notifications.",
+            C,
+            "integration",
+            &total,
+        ),
+        labelled(
+            "alertmanager_notifications_failed",
+            "The total number of failed notifications.",
+            C,
+            "integration",
+            &failed,
+        ),
+        labelled(
+            "alertmanager_silences",
+            "How many silences by state.",
+            G,
+            "state",
+            &[("active", silences[0]), ("pending", silences[1]), ("expired", silences[2])],
+        ),
+    ]
 }

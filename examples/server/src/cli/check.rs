@@ -46,6 +46,15 @@ pub fn config(files: &[String], out: &mut dyn Write) -> i32 {
                     }
                 };
                 let _ = writeln!(out, "  SUCCESS: {} rule files found", rule_files.len());
+                if let Some(am) = &cfg.embedded_alertmanager {
+                    let _ = writeln!(
+                        out,
+                        "  SUCCESS: {} is valid alertmanager config file syntax ({} receivers, {} inhibit rules)",
+                        am.path.display(),
+                        am.config.receivers.len(),
+                        am.config.inhibit_rules.len()
+                    );
+                }
                 let _ = writeln!(out, " SUCCESS: {f} is valid prometheus config file syntax");
                 let _ = writeln!(out);
                 let names: Vec<String> = rule_files.iter().map(|p| p.display().to_string()).collect();

@@ -1,5 +1,6 @@
 //! The HTTP API: wire formats, parameters and handlers.
 
+pub mod alertmanager;
 pub mod api;
 pub mod exemplars;
 pub mod federate;

@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running server, killed on drop.
@@ -19,6 +20,16 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "clean exit on SIGTERM: {status}");
     }
 }
 
@@ -106,6 +117,12 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// A request with a body of the given content type; returns (status, body).
+pub fn http(addr: &str, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+    let r = request(addr, method, path, &[("Content-Type", content_type)], body);
+    (r.status, r.body)
+}
+
 /// A GET; returns (status, body).
 pub fn get(addr: &str, path: &str) -> (u16, String) {
     let r = request(addr, "GET", path, &[], "");
@@ -135,4 +152,57 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
+}
+
+/// A webhook receiver on 127.0.0.1 answering 200 and keeping the JSON bodies it gets.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: String,
+    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Webhook {
+    pub fn start() -> Webhook {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", l.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let b = bodies.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { return };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 8192];
+                let body = loop {
+                    let Ok(n) = c.read(&mut tmp) else { break None };
+                    if n == 0 {
+                        break None;
+                    }
+                    buf.extend_from_slice(&tmp[..n]);
+                    let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        break Some(buf[i + 4..i + 4 + len].to_vec());
+                    }
+                };
+                if let Some(body) = body {
+                    if let Ok(v) = serde_json::from_slice(&body) {
+                        b.lock().unwrap().push(v);
+                    }
+                    let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        });
+        Webhook { url, bodies }
+    }
+
+    /// The bodies received so far, emptying the list.
+    pub fn take(&self) -> Vec<serde_json::Value> {
+        std::mem::take(&mut *self.bodies.lock().unwrap())
+    }
 }
