@@ -1,10 +1,10 @@
 //! Labelled lookup + inc with 2 labels, child already present: ember-client against
 //! prometheus-client 0.25 and prometheus 0.14. 100 children exist; the same child is hit.
+//! (Two threads on one family: `benches/contended.rs`.)
 
 mod common;
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -56,18 +56,6 @@ fn lookup_inc(c: &mut Criterion) {
     }
     g.bench_function("prometheus", |b| b.iter(|| p.with_label_values(black_box(&["GET", "250"])).inc()));
     g.finish();
-
-    // The same with a second thread looking up and incrementing the same child.
-    let mut g = c.benchmark_group("family_lookup_inc_2_threads");
-    let op = Arc::new(move |_| ours.with_label_values(black_box(&["GET", "250"])).inc());
-    g.bench_function("ember", |b| b.iter_custom(|n| common::contended(n, op.clone())));
-    let op = Arc::new(move |_| {
-        pc.get_or_create(black_box(&key)).inc();
-    });
-    g.bench_function("prometheus_client", |b| b.iter_custom(|n| common::contended(n, op.clone())));
-    let op = Arc::new(move |_| p.with_label_values(black_box(&["GET", "250"])).inc());
-    g.bench_function("prometheus", |b| b.iter_custom(|n| common::contended(n, op.clone())));
-    g.finish();
 }
 
 /// The same operations measured by this thread's CPU time rather than wall time.
@@ -95,20 +83,6 @@ fn cpu_time(_: &mut Criterion) {
                 })
             }),
             ("prometheus", &mut |n| common::cpu_ns(n, |_| p.with_label_values(black_box(&["GET", "250"])).inc())),
-        ],
-    );
-    let ours = Arc::new(move |_| ours.with_label_values(black_box(&["GET", "250"])).inc());
-    let pc = Arc::new(move |_| {
-        pc.get_or_create(black_box(&key)).inc();
-    });
-    let p = Arc::new(move |_| p.with_label_values(black_box(&["GET", "250"])).inc());
-    common::cpu_compare(
-        "family_lookup_inc_2_threads",
-        N,
-        &mut [
-            ("ember", &mut |n| common::cpu_ns_contended(n, ours.clone())),
-            ("prometheus_client", &mut |n| common::cpu_ns_contended(n, pc.clone())),
-            ("prometheus", &mut |n| common::cpu_ns_contended(n, p.clone())),
         ],
     );
 }
