@@ -1,5 +1,7 @@
 //! Labelled lookup + inc with 2 labels, child already present: ember-client against
-//! prometheus-client 0.25 and prometheus 0.14. 100 children exist; the same child is hit.
+//! prometheus-client 0.25 and prometheus 0.14. 100 children exist; the same child is hit
+//! (`family_lookup_inc`), or 8 children in turn (`family_lookup_inc_rotating`, so no
+//! shortcut for a repeated child applies).
 //! (Two threads on one family: `benches/contended.rs`.)
 
 mod common;
@@ -14,6 +16,9 @@ struct PcLabels {
     method: String,
     code: String,
 }
+
+/// The children `family_lookup_inc_rotating` takes in turn (all among the 100).
+const ROTATE: [&str; 8] = ["200", "213", "227", "241", "250", "262", "278", "299"];
 
 fn codes() -> Vec<String> {
     (0..100).map(|i| (200 + i).to_string()).collect()
@@ -72,6 +77,24 @@ fn cpu_time(_: &mut Criterion) {
         p.with_label_values(&["GET", code]).inc();
     }
     let key = PcLabels { method: "GET".into(), code: "250".into() };
+    let keys: Vec<PcLabels> = ROTATE.iter().map(|c| PcLabels { method: "GET".into(), code: c.to_string() }).collect();
+    common::cpu_compare(
+        "family_lookup_inc_rotating",
+        N,
+        &mut [
+            ("ember", &mut |n| {
+                common::cpu_ns(n, |i| ours.with_label_values(black_box(&["GET", ROTATE[i as usize & 7]])).inc())
+            }),
+            ("prometheus_client", &mut |n| {
+                common::cpu_ns(n, |i| {
+                    pc.get_or_create(black_box(&keys[i as usize & 7])).inc();
+                })
+            }),
+            ("prometheus", &mut |n| {
+                common::cpu_ns(n, |i| p.with_label_values(black_box(&["GET", ROTATE[i as usize & 7]])).inc())
+            }),
+        ],
+    );
     common::cpu_compare(
         "family_lookup_inc",
         N,

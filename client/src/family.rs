@@ -9,7 +9,7 @@
 //! on shared cache lines. The price: the handle it returns, [`Child`], is tied to the thread
 //! (`!Send`); [`Family::handle`] gives a `Send` clone of the metric for keeping.
 
-use std::cell::{Ref, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
@@ -66,14 +66,33 @@ struct Inner<C: Send + Sync + 'static> {
 /// A two-way set-associative cache: the child with hash `h` sits in slot `2i` or `2i + 1`,
 /// `i = h & (sets - 1)`, so a hit is two compares at most and no probing loop. An insert
 /// into a full set doubles the table (up to [`MAX_CACHED`] slots), then evicts.
+///
+/// In front of it, the slot this thread used last: once two lookups in a row found the same
+/// child (a loop, a worker on one queue), the next one first compares the values with that
+/// slot's words, without hashing, until a lookup finds another child. Lookups that move
+/// from child to child pay one predictable branch for it.
 struct ThreadCache<C> {
     generation: u64,
     slots: Box<[Option<Local<C>>]>,
+    last: Cell<usize>,
+    repeating: Cell<bool>,
 }
 
 impl<C> ThreadCache<C> {
     fn new(generation: u64, len: usize) -> Self {
-        ThreadCache { generation, slots: (0..len).map(|_| None).collect() }
+        ThreadCache {
+            generation,
+            slots: (0..len).map(|_| None).collect(),
+            last: Cell::new(0),
+            repeating: Cell::new(false),
+        }
+    }
+
+    /// The slot used last, if it holds these values.
+    #[inline(always)]
+    fn last(&self, values: &[&str]) -> Option<usize> {
+        let i = self.last.get();
+        self.slots.get(i)?.as_ref().filter(|l| l.key.equals(values)).map(|_| i)
     }
 
     #[inline(always)]
@@ -96,6 +115,7 @@ impl<C> ThreadCache<C> {
         }
     }
 
+    /// Inserts the entry and makes it the one used last.
     fn insert(&mut self, local: Local<C>) {
         let i = self.set(local.hash);
         if self.slots[i].is_some() && self.slots[i + 1].is_some() && self.slots.len() < MAX_CACHED {
@@ -110,6 +130,7 @@ impl<C> ThreadCache<C> {
         if displaced.is_some() {
             self.slots[i + 1] = displaced;
         }
+        self.last.set(i);
     }
 }
 
@@ -185,6 +206,21 @@ struct Probe {
 impl LocalKey {
     fn new(values: &[&str], probe: &Probe) -> Self {
         if probe.short { LocalKey::Short(probe.words) } else { LocalKey::Flat(flat_key(values)) }
+    }
+
+    /// Whether these are the values, read afresh (no [`Probe`]).
+    #[inline(always)]
+    fn equals(&self, values: &[&str]) -> bool {
+        match self {
+            LocalKey::Short(w) => values.iter().enumerate().all(|(i, v)| {
+                let b = v.as_bytes();
+                i < SHORT_VALUES
+                    && b.len() == ((w.lens >> (8 * i)) & 0xff) as usize
+                    && b.len() <= 16
+                    && short_words(b) == (w.lo[i], w.hi[i])
+            }),
+            LocalKey::Flat(key) => key_matches(key, values),
+        }
     }
 
     #[inline(always)]
@@ -274,14 +310,13 @@ fn tail_word(b: &[u8]) -> u64 {
 /// longer, 16-byte chunks folded into the first word.
 #[inline(always)]
 fn value_words(seed: u64, b: &[u8]) -> (u64, u64) {
-    let n = b.len();
-    if n <= 8 {
-        (tail_word(b), 0)
-    } else if n <= 16 {
-        (word(b), tail_word(b))
-    } else {
-        long_words(seed, b)
-    }
+    if b.len() <= 16 { short_words(b) } else { long_words(seed, b) }
+}
+
+/// [`value_words`] of a value of at most 16 bytes.
+#[inline(always)]
+fn short_words(b: &[u8]) -> (u64, u64) {
+    if b.len() <= 8 { (tail_word(b), 0) } else { (word(b), tail_word(b)) }
 }
 
 #[cold]
@@ -303,20 +338,21 @@ fn long_words(seed: u64, b: &[u8]) -> (u64, u64) {
 /// instead of forming a chain, and combine by position through a rotation.
 #[inline(always)]
 fn probe(seed: u64, values: &[&str]) -> Probe {
-    let mut p = Probe { hash: seed, short: values.len() <= SHORT_VALUES, words: Words::default() };
+    let (mut hash, mut short, mut lens) = (seed, values.len() <= SHORT_VALUES, 0u32);
+    let (mut los, mut his) = ([0u64; SHORT_VALUES], [0u64; SHORT_VALUES]);
     for (i, v) in values.iter().enumerate() {
         let b = v.as_bytes();
         let n = b.len();
         let (lo, hi) = value_words(seed, b);
-        p.short &= n <= 16;
+        short &= n <= 16;
         if i < SHORT_VALUES {
-            p.words.lo[i] = lo;
-            p.words.hi[i] = hi;
-            p.words.lens |= ((n & 0xff) as u32) << (8 * i);
+            los[i] = lo;
+            his[i] = hi;
+            lens |= ((n & 0xff) as u32) << (8 * i);
         }
-        p.hash = p.hash.rotate_left(26) ^ folded_mul(lo ^ seed, hi ^ K ^ n as u64);
+        hash = hash.rotate_left(26) ^ folded_mul(lo ^ seed, hi ^ K ^ n as u64);
     }
-    p
+    Probe { hash, short, words: Words { lens, lo: los, hi: his } }
 }
 
 /// The hash of label values (as [`probe`] computes it).
@@ -406,27 +442,35 @@ impl<C: Metric + Clone> Family<C> {
         if values.len() != inner.names.len() {
             return Err(ErrorKind::LabelCount { expected: inner.names.len(), got: values.len() }.into());
         }
-        let probe = probe(inner.seed, values);
-        match self.cached(values, &probe) {
+        match self.cached(values) {
             Some(metric) => Ok(Child(Repr::Cached(metric))),
-            None => self.get_slow(values, &probe),
+            None => self.get_slow(values),
         }
     }
 
     /// The fast path: this thread's cache, if it is current and holds the child.
     #[inline(always)]
-    fn cached(&self, values: &[&str], probe: &Probe) -> Option<Ref<'_, C>> {
+    fn cached(&self, values: &[&str]) -> Option<Ref<'_, C>> {
         let inner = &*self.inner;
         let cache = inner.cache.get()?.try_borrow().ok()?;
         if cache.generation != inner.generation.load(Ordering::Acquire) {
             return None;
         }
-        let i = cache.find(probe, values)?;
+        let i = match cache.repeating.get().then(|| cache.last(values)).flatten() {
+            Some(i) => i,
+            None => {
+                let i = cache.find(&probe(inner.seed, values), values);
+                let last = cache.last.replace(i.unwrap_or(usize::MAX));
+                cache.repeating.set(i == Some(last));
+                i?
+            }
+        };
         Ref::filter_map(cache, |c| c.slots[i].as_ref().map(|l| &l.metric)).ok()
     }
 
     #[cold]
-    fn get_slow(&self, values: &[&str], probe: &Probe) -> Result<Child<'_, C>> {
+    fn get_slow(&self, values: &[&str]) -> Result<Child<'_, C>> {
+        let probe = &probe(self.inner.seed, values);
         let (entry, generation) = self.shared_entry(values, probe.hash)?;
         let metric = entry.metric.clone();
         let cell = self.inner.cache.get_or(|| RefCell::new(ThreadCache::new(generation, MIN_CACHED)));
@@ -477,7 +521,7 @@ impl<C: Metric + Clone> Family<C> {
         // Kept apart from `get` so the hot path never builds a `Result` (which would travel
         // through memory) and the child comes back in registers.
         if values.len() == self.inner.names.len()
-            && let Some(metric) = self.cached(values, &probe(self.inner.seed, values))
+            && let Some(metric) = self.cached(values)
         {
             return Child(Repr::Cached(metric));
         }
