@@ -91,7 +91,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `cargo bench` passes `--bench`; without it (`cargo test --benches`) one short round
     // checks that the harness runs.
-    let (ops, rounds) = if args.iter().any(|a| a == "--bench") { (20_000, 120) } else { (100, 4) };
+    let (ops, rounds) = if args.iter().any(|a| a == "--bench") { (20_000, 240) } else { (100, 4) };
     let filter = args.iter().find(|a| !a.starts_with('-')).map(String::as_str).unwrap_or("");
     println!("load: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
     if "counter".contains(filter) {

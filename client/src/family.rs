@@ -60,7 +60,20 @@ struct Inner<C: Send + Sync + 'static> {
     detached: OnceLock<Arc<Entry<C>>>,
     refused: AtomicU64,
     /// Per-thread caches of children, each validated against `generation`.
-    cache: ThreadLocal<RefCell<ThreadCache<C>>>,
+    cache: ThreadLocal<Padded<RefCell<ThreadCache<C>>>>,
+}
+
+/// A thread's cache on cache lines of its own: a lookup writes its borrow flag, and two
+/// threads' caches side by side on one line would bounce it between their cores.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> Deref for Padded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// A two-way set-associative cache: the child with hash `h` sits in slot `2i` or `2i + 1`,
@@ -473,7 +486,7 @@ impl<C: Metric + Clone> Family<C> {
         let probe = &probe(self.inner.seed, values);
         let (entry, generation) = self.shared_entry(values, probe.hash)?;
         let metric = entry.metric.clone();
-        let cell = self.inner.cache.get_or(|| RefCell::new(ThreadCache::new(generation, MIN_CACHED)));
+        let cell = self.inner.cache.get_or(|| Padded(RefCell::new(ThreadCache::new(generation, MIN_CACHED))));
         // Busy when this thread still holds a child of this family: then skip the cache.
         if let Ok(mut cache) = cell.try_borrow_mut() {
             if cache.generation != generation {

@@ -99,7 +99,20 @@ fn pin_to(cpu: usize) -> bool {
 struct Round {
     wall: u64,
     preempted: u64,
+    /// Checks (one per [`CHUNK`] calls) at which the other thread had made no progress since
+    /// the previous check: it was not running (a virtual CPU the host paused looks like a
+    /// running thread from inside) or had finished its round.
+    alone: u64,
+    checks: u64,
 }
+
+/// Calls between two looks at the other thread's progress.
+const CHUNK: u64 = 256;
+
+/// A counter on its own cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Progress(std::sync::atomic::AtomicU64);
 
 /// This thread's involuntary context switches so far (`getrusage(RUSAGE_THREAD)`).
 fn preemptions() -> Option<u64> {
@@ -129,10 +142,11 @@ fn wait_for(count: &AtomicUsize, target: usize) {
 /// on a CPU when it opens). Returns, per round, both threads' wall and CPU time.
 fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops: u64) -> Vec<[Round; 2]> {
     let arrived = AtomicUsize::new(0);
+    let progress = [Progress::default(), Progress::default()];
     let mut out = vec![[Round::default(); 2]; rounds];
     let (first, second): (Vec<Round>, Vec<Round>) = std::thread::scope(|s| {
         let run = |k: usize| {
-            let arrived = &arrived;
+            let (arrived, progress) = (&arrived, &progress);
             move || {
                 assert!(pin_to(cpus[k]), "could not pin a thread to CPU {}", cpus[k]);
                 let mut mine = Vec::with_capacity(rounds);
@@ -141,12 +155,23 @@ fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops
                     arrived.fetch_add(1, Ordering::AcqRel);
                     wait_for(arrived, 2 * (r + 1));
                     let (w0, p0) = (Instant::now(), preemptions().unwrap_or(0));
-                    for _ in 0..ops {
-                        op(i);
-                        i = i.wrapping_add(1);
+                    let (mut done, mut seen, mut alone, mut checks) =
+                        (0, progress[1 - k].0.load(Ordering::Relaxed), 0, 0);
+                    while done < ops {
+                        for _ in 0..CHUNK.min(ops - done) {
+                            op(i);
+                            i = i.wrapping_add(1);
+                        }
+                        done += CHUNK.min(ops - done);
+                        progress[k].0.fetch_add(1, Ordering::Relaxed);
+                        let other = progress[1 - k].0.load(Ordering::Relaxed);
+                        alone += u64::from(other == seen);
+                        checks += 1;
+                        seen = other;
                     }
                     let wall = w0.elapsed().as_nanos() as u64;
-                    mine.push(Round { wall, preempted: preemptions().unwrap_or(0).saturating_sub(p0) });
+                    let preempted = preemptions().unwrap_or(0).saturating_sub(p0);
+                    mine.push(Round { wall, preempted, alone, checks });
                 }
                 mine
             }
@@ -161,14 +186,15 @@ fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops
     out
 }
 
-/// A round counts when the scheduler preempted neither thread during it, and the two ran side
-/// by side for most of it (the shorter at least 80% of the longer): then the calls really
+/// A round counts when the scheduler preempted neither thread during it, each saw the other
+/// make progress at nearly every check (at most 1 in 10 without), and the two ran side by
+/// side for most of it (the shorter at least 80% of the longer): then the calls really
 /// overlapped with the other thread's calls. Time a thread spends waiting for the other
 /// (spinning, or asleep on a lock) is part of the figure.
 fn clean(r: &[Round; 2]) -> bool {
-    let on_cpu = r.iter().all(|t| t.wall > 0 && t.preempted == 0);
+    let together = r.iter().all(|t| t.wall > 0 && t.preempted == 0 && t.alone * 10 <= t.checks);
     let (lo, hi) = (r[0].wall.min(r[1].wall), r[0].wall.max(r[1].wall));
-    on_cpu && lo * 10 >= hi * 8
+    together && lo * 10 >= hi * 8
 }
 
 /// Nanoseconds per call of each named op with two pinned threads calling it on the same
