@@ -225,13 +225,14 @@ impl LocalKey {
     #[inline(always)]
     fn equals(&self, values: &[&str]) -> bool {
         match self {
-            LocalKey::Short(w) => values.iter().enumerate().all(|(i, v)| {
-                let b = v.as_bytes();
-                i < SHORT_VALUES
-                    && b.len() == ((w.lens >> (8 * i)) & 0xff) as usize
-                    && b.len() <= 16
-                    && short_words(b) == (w.lo[i], w.hi[i])
-            }),
+            // A stored length is at most 16, so an equal length lets `short_words` read the value.
+            LocalKey::Short(w) => {
+                values.len() <= SHORT_VALUES
+                    && values.iter().zip(w.lo.iter().zip(&w.hi)).enumerate().all(|(i, (v, (&lo, &hi)))| {
+                        let b = v.as_bytes();
+                        b.len() == ((w.lens >> (8 * i)) & 0xff) as usize && short_words(b) == (lo, hi)
+                    })
+            }
             LocalKey::Flat(key) => key_matches(key, values),
         }
     }
