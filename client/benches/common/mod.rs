@@ -99,12 +99,18 @@ fn pin_to(cpu: usize) -> bool {
 struct Round {
     wall: u64,
     preempted: u64,
-    /// Checks (one per [`CHUNK`] calls) at which the other thread had made no progress since
-    /// the previous check: it was not running (a virtual CPU the host paused looks like a
-    /// running thread from inside) or had finished its round.
-    alone: u64,
-    checks: u64,
+    /// Times it went to sleep of its own accord (waiting for a lock the other thread held).
+    slept: u64,
+    /// Whether, at some check (one per [`CHUNK`] calls), the other thread had made no
+    /// progress for longer than [`ABSENT`]: it was not running (a virtual CPU the host paused
+    /// looks like a running thread from inside) or had finished its round long before.
+    alone: bool,
 }
+
+/// A gap in the other thread's progress this long is absence, not contention (a contended
+/// cache line or lock hands over within microseconds; a paused CPU comes back after
+/// milliseconds).
+const ABSENT: Duration = Duration::from_micros(100);
 
 /// Calls between two looks at the other thread's progress.
 const CHUNK: u64 = 256;
@@ -114,13 +120,14 @@ const CHUNK: u64 = 256;
 #[derive(Default)]
 struct Progress(std::sync::atomic::AtomicU64);
 
-/// This thread's involuntary context switches so far (`getrusage(RUSAGE_THREAD)`).
-fn preemptions() -> Option<u64> {
+/// This thread's involuntary and voluntary context switches so far
+/// (`getrusage(RUSAGE_THREAD)`).
+fn switches() -> Option<(u64, u64)> {
     // SAFETY: a zeroed rusage is a valid value to be overwritten.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `ru` is a valid, writable rusage for the duration of the call.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    (rc == 0).then_some(ru.ru_nivcsw as u64)
+    (rc == 0).then_some((ru.ru_nivcsw as u64, ru.ru_nvcsw as u64))
 }
 
 /// Spins until `count` has reached `target` (both threads arrived); yields now and then so
@@ -154,9 +161,9 @@ fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops
                 for r in 0..rounds {
                     arrived.fetch_add(1, Ordering::AcqRel);
                     wait_for(arrived, 2 * (r + 1));
-                    let (w0, p0) = (Instant::now(), preemptions().unwrap_or(0));
-                    let (mut done, mut seen, mut alone, mut checks) =
-                        (0, progress[1 - k].0.load(Ordering::Relaxed), 0, 0);
+                    let (w0, (p0, s0)) = (Instant::now(), switches().unwrap_or_default());
+                    let (mut done, mut seen, mut since, mut alone) =
+                        (0, progress[1 - k].0.load(Ordering::Relaxed), w0, false);
                     while done < ops {
                         for _ in 0..CHUNK.min(ops - done) {
                             op(i);
@@ -165,13 +172,15 @@ fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops
                         done += CHUNK.min(ops - done);
                         progress[k].0.fetch_add(1, Ordering::Relaxed);
                         let other = progress[1 - k].0.load(Ordering::Relaxed);
-                        alone += u64::from(other == seen);
-                        checks += 1;
-                        seen = other;
+                        if other != seen {
+                            (seen, since) = (other, Instant::now());
+                        } else {
+                            alone |= since.elapsed() > ABSENT;
+                        }
                     }
                     let wall = w0.elapsed().as_nanos() as u64;
-                    let preempted = preemptions().unwrap_or(0).saturating_sub(p0);
-                    mine.push(Round { wall, preempted, alone, checks });
+                    let (p1, s1) = switches().unwrap_or_default();
+                    mine.push(Round { wall, preempted: p1 - p0, slept: s1 - s0, alone });
                 }
                 mine
             }
@@ -186,13 +195,15 @@ fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops
     out
 }
 
-/// A round counts when the scheduler preempted neither thread during it, each saw the other
-/// make progress at nearly every check (at most 1 in 10 without), and the two ran side by
-/// side for most of it (the shorter at least 80% of the longer): then the calls really
-/// overlapped with the other thread's calls. Time a thread spends waiting for the other
-/// (spinning, or asleep on a lock) is part of the figure.
+/// A round counts when the scheduler preempted neither thread during it, neither saw the
+/// other stop progressing for longer than [`ABSENT`] (unless the other was asleep waiting for
+/// a lock: that is contention, not absence), and the two ran side by side for most of it (the shorter at least 80% of the longer): then the calls really overlapped
+/// with the other thread's calls. Time a thread spends waiting for the other (spinning, or
+/// asleep on a lock) is part of the figure.
 fn clean(r: &[Round; 2]) -> bool {
-    let together = r.iter().all(|t| t.wall > 0 && t.preempted == 0 && t.alone * 10 <= t.checks);
+    let saw_other = |me: &Round, other: &Round| !me.alone || other.slept > 0;
+    let together =
+        r.iter().all(|t| t.wall > 0 && t.preempted == 0) && saw_other(&r[0], &r[1]) && saw_other(&r[1], &r[0]);
     let (lo, hi) = (r[0].wall.min(r[1].wall), r[0].wall.max(r[1].wall));
     together && lo * 10 >= hi * 8
 }
@@ -207,7 +218,7 @@ pub fn pinned_compare(title: &str, ops: u64, rounds: usize, contenders: &[(&str,
     if cpus.len() < 2 {
         return println!("pinned {title}: needs 2 CPUs, this process may use {}", cpus.len());
     }
-    if preemptions().is_none() {
+    if switches().is_none() {
         return println!("pinned {title}: no per-thread context switch count here");
     }
     let cpus = [cpus[0], cpus[1]];
