@@ -80,15 +80,17 @@ impl<T> Deref for Padded<T> {
 /// `i = h & (sets - 1)`, so a hit is two compares at most and no probing loop. An insert
 /// into a full set doubles the table (up to [`MAX_CACHED`] slots), then evicts.
 ///
-/// In front of it, the slot this thread used last: once two lookups in a row found the same
-/// child (a loop, a worker on one queue), the next one first compares the values with that
-/// slot's words, without hashing, until a lookup finds another child. Lookups that move
-/// from child to child pay one predictable branch for it.
+/// In front of it, the child this thread repeats: once two lookups in a row found the same
+/// child (a loop, a worker on one queue), that child's words and a clone of its metric sit
+/// in `repeated`, beside the borrow flag, and the next lookups compare the values with those
+/// words first, without hashing and without reaching into the table, until a lookup finds
+/// another child. Lookups that move from child to child pay one predictable branch for it.
 struct ThreadCache<C> {
     generation: u64,
     slots: Box<[Option<Local<C>>]>,
     last: Cell<usize>,
     repeating: Cell<bool>,
+    repeated: Option<(Words, C)>,
 }
 
 impl<C> ThreadCache<C> {
@@ -96,16 +98,31 @@ impl<C> ThreadCache<C> {
         ThreadCache {
             generation,
             slots: (0..len).map(|_| None).collect(),
-            last: Cell::new(0),
+            last: Cell::new(usize::MAX),
             repeating: Cell::new(false),
+            repeated: None,
         }
     }
 
-    /// The slot used last, if it holds these values.
+    /// The repeated child, if these are its values and lookups are repeating.
     #[inline(always)]
-    fn last(&self, values: &[&str]) -> Option<usize> {
-        let i = self.last.get();
-        self.slots.get(i)?.as_ref().filter(|l| l.key.equals(values)).map(|_| i)
+    fn repeated(&self, values: &[&str]) -> Option<&C> {
+        match &self.repeated {
+            Some((w, metric)) if self.repeating.get() && w.equals(values) => Some(metric),
+            _ => None,
+        }
+    }
+
+    /// Makes the child in slot `i` the repeated one (if its values are short).
+    fn promote(&mut self, i: usize)
+    where
+        C: Clone,
+    {
+        if let Some(Local { key: LocalKey::Short(w), metric, .. }) = &self.slots[i]
+            && self.repeated.as_ref().is_none_or(|(r, _)| r != w)
+        {
+            self.repeated = Some((*w, metric.clone()));
+        }
     }
 
     #[inline(always)]
@@ -202,6 +219,17 @@ struct Words {
 }
 
 impl Words {
+    /// Whether these are the values, read afresh (a stored length is at most 16, so an equal
+    /// length lets `short_words` read the value).
+    #[inline(always)]
+    fn equals(&self, values: &[&str]) -> bool {
+        values.len() <= SHORT_VALUES
+            && values.iter().zip(self.lo.iter().zip(&self.hi)).enumerate().all(|(i, (v, (&lo, &hi)))| {
+                let b = v.as_bytes();
+                b.len() == ((self.lens >> (8 * i)) & 0xff) as usize && short_words(b) == (lo, hi)
+            })
+    }
+
     #[inline(always)]
     fn matches(&self, n: usize, other: &Words) -> bool {
         self.lens == other.lens
@@ -219,22 +247,6 @@ struct Probe {
 impl LocalKey {
     fn new(values: &[&str], probe: &Probe) -> Self {
         if probe.short { LocalKey::Short(probe.words) } else { LocalKey::Flat(flat_key(values)) }
-    }
-
-    /// Whether these are the values, read afresh (no [`Probe`]).
-    #[inline(always)]
-    fn equals(&self, values: &[&str]) -> bool {
-        match self {
-            // A stored length is at most 16, so an equal length lets `short_words` read the value.
-            LocalKey::Short(w) => {
-                values.len() <= SHORT_VALUES
-                    && values.iter().zip(w.lo.iter().zip(&w.hi)).enumerate().all(|(i, (v, (&lo, &hi)))| {
-                        let b = v.as_bytes();
-                        b.len() == ((w.lens >> (8 * i)) & 0xff) as usize && short_words(b) == (lo, hi)
-                    })
-            }
-            LocalKey::Flat(key) => key_matches(key, values),
-        }
     }
 
     #[inline(always)]
@@ -466,19 +478,27 @@ impl<C: Metric + Clone> Family<C> {
     #[inline(always)]
     fn cached(&self, values: &[&str]) -> Option<Ref<'_, C>> {
         let inner = &*self.inner;
-        let cache = inner.cache.get()?.try_borrow().ok()?;
+        let cell = inner.cache.get()?;
+        let mut cache = cell.try_borrow().ok()?;
         if cache.generation != inner.generation.load(Ordering::Acquire) {
             return None;
         }
-        let i = match cache.repeating.get().then(|| cache.last(values)).flatten() {
-            Some(i) => i,
-            None => {
-                let i = cache.find(&probe(inner.seed, values), values);
-                let last = cache.last.replace(i.unwrap_or(usize::MAX));
-                cache.repeating.set(i == Some(last));
-                i?
-            }
+        cache = match Ref::filter_map(cache, |c| c.repeated(values)) {
+            Ok(metric) => return Some(metric),
+            Err(cache) => cache,
         };
+        let i = cache.find(&probe(inner.seed, values), values);
+        let repeat = i.is_some() && cache.last.replace(i.unwrap_or(usize::MAX)) == i.unwrap_or(usize::MAX);
+        cache.repeating.set(repeat);
+        let i = i?;
+        if repeat {
+            // Two in a row: make it the repeated child (skipped while a child is borrowed).
+            drop(cache);
+            if let Ok(mut c) = cell.try_borrow_mut() {
+                c.promote(i);
+            }
+            cache = cell.try_borrow().ok()?;
+        }
         Ref::filter_map(cache, |c| c.slots[i].as_ref().map(|l| &l.metric)).ok()
     }
 
@@ -816,6 +836,32 @@ mod tests {
                 proptest::prop_assert_eq!(f.get(&values).unwrap().get(), *want, "{:?}", values);
             }
         }
+    }
+
+    #[test]
+    fn repeated_child_follows_runs_and_removals() {
+        let f = Family::<Counter>::new(&["a", "b"]).unwrap();
+        for (v, times) in [("x", 3), ("y", 4), ("x", 1), ("x", 5), ("y", 1)] {
+            for _ in 0..times {
+                f.with_label_values(&["k", v]).inc();
+            }
+        }
+        assert_eq!(f.handle(&["k", "x"]).unwrap().get(), 9);
+        assert_eq!(f.handle(&["k", "y"]).unwrap().get(), 5);
+        for _ in 0..3 {
+            f.with_label_values(&["k", "y"]).inc();
+        }
+        assert!(f.remove(&["k", "y"]));
+        f.with_label_values(&["k", "y"]).inc();
+        f.with_label_values(&["k", "y"]).inc();
+        assert_eq!(f.handle(&["k", "y"]).unwrap().get(), 2, "the repeated child outlived its removal");
+        // While a child is borrowed, lookups still work (the cache is not promoted).
+        let held = f.with_label_values(&["k", "x"]);
+        for _ in 0..3 {
+            f.with_label_values(&["k", "x"]).inc();
+        }
+        drop(held);
+        assert_eq!(f.handle(&["k", "x"]).unwrap().get(), 12);
     }
 
     #[test]

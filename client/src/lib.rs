@@ -58,7 +58,8 @@
 //!   family's removal generation) that hands out a borrow: no lock and no shared reference
 //!   count on a hit, so threads looking up the same child do not bounce a lock word between
 //!   cores. Short values are compared as the words the hash read, and a thread that keeps
-//!   updating one child skips the hash altogether (its last slot is compared first). What it gives up:
+//!   updating one child skips the hash and the table altogether (that child's words and
+//!   metric sit beside the cache's borrow flag and are compared first). What it gives up:
 //!   the [`Child`] handle borrows the family and is `!Send` (use [`Family::handle`] for a
 //!   handle to keep), and each thread keeps up to 4096 cached children per family until
 //!   the family is dropped or a removal invalidates the cache.
