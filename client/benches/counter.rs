@@ -1,10 +1,9 @@
-//! Counter inc, gauge set, and counter inc with a second thread incrementing the same
-//! counter: ember-client against prometheus-client 0.25 and prometheus 0.14.
+//! Counter inc and gauge set on one thread: ember-client against prometheus-client 0.25 and
+//! prometheus 0.14. (Two threads on one counter: `benches/contended.rs`.)
 
 mod common;
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -27,22 +26,6 @@ fn gauge_set(c: &mut Criterion) {
     g.bench_function("prometheus_client", |b| b.iter(|| black_box(&pc).set(black_box(42))));
     let p = prometheus::IntGauge::new("g", "g").unwrap();
     g.bench_function("prometheus", |b| b.iter(|| black_box(&p).set(black_box(42))));
-    g.finish();
-}
-
-fn counter_inc_2_threads(c: &mut Criterion) {
-    let mut g = c.benchmark_group("counter_inc_2_threads");
-    let ours = ember_client::Counter::<u64>::new();
-    let op = Arc::new(move |_| black_box(&ours).inc());
-    g.bench_function("ember", |b| b.iter_custom(|n| common::contended(n, op.clone())));
-    let pc: prometheus_client::metrics::counter::Counter = Default::default();
-    let op = Arc::new(move |_| {
-        black_box(&pc).inc();
-    });
-    g.bench_function("prometheus_client", |b| b.iter_custom(|n| common::contended(n, op.clone())));
-    let p = prometheus::IntCounter::new("c", "c").unwrap();
-    let op = Arc::new(move |_| black_box(&p).inc());
-    g.bench_function("prometheus", |b| b.iter_custom(|n| common::contended(n, op.clone())));
     g.finish();
 }
 
@@ -81,21 +64,7 @@ fn cpu_time(_: &mut Criterion) {
             ("prometheus", &mut |n| common::cpu_ns(n, |i| black_box(&pg).set(i as i64))),
         ],
     );
-    let ours = Arc::new(move |_| black_box(&ours).inc());
-    let pc = Arc::new(move |_| {
-        black_box(&pc).inc();
-    });
-    let p = Arc::new(move |_| black_box(&p).inc());
-    common::cpu_compare(
-        "counter_inc_2_threads",
-        N,
-        &mut [
-            ("ember", &mut |n| common::cpu_ns_contended(n, ours.clone())),
-            ("prometheus_client", &mut |n| common::cpu_ns_contended(n, pc.clone())),
-            ("prometheus", &mut |n| common::cpu_ns_contended(n, p.clone())),
-        ],
-    );
 }
 
-criterion_group! { name = benches; config = common::config(); targets = counter_inc, gauge_set, counter_inc_2_threads, cpu_time }
+criterion_group! { name = benches; config = common::config(); targets = counter_inc, gauge_set, cpu_time }
 criterion_main!(benches);

@@ -1,10 +1,9 @@
-//! Histogram observe, alone and with a second thread observing the same histogram:
-//! ember-client against prometheus-client 0.25 and prometheus 0.14, default buckets.
+//! Histogram observe on one thread: ember-client against prometheus-client 0.25 and
+//! prometheus 0.14, default buckets. (Two threads on one histogram: `benches/contended.rs`.)
 
 mod common;
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -44,26 +43,10 @@ fn observe(c: &mut Criterion) {
     g.finish();
 }
 
-fn observe_2_threads(c: &mut Criterion) {
-    let vals: Arc<[f64]> = common::values(1024).into();
-    let (ours, pc, p) = peers();
-    let mut g = c.benchmark_group("histogram_observe_2_threads");
-    let v = vals.clone();
-    let op = Arc::new(move |i: u64| ours.observe(black_box(v[i as usize & 1023])));
-    g.bench_function("ember", |b| b.iter_custom(|n| common::contended(n, op.clone())));
-    let v = vals.clone();
-    let op = Arc::new(move |i: u64| pc.observe(black_box(v[i as usize & 1023])));
-    g.bench_function("prometheus_client", |b| b.iter_custom(|n| common::contended(n, op.clone())));
-    let v = vals.clone();
-    let op = Arc::new(move |i: u64| p.observe(black_box(v[i as usize & 1023])));
-    g.bench_function("prometheus", |b| b.iter_custom(|n| common::contended(n, op.clone())));
-    g.finish();
-}
-
 /// The same operations measured by this thread's CPU time rather than wall time.
 fn cpu_time(_: &mut Criterion) {
     const N: u64 = 1_000_000;
-    let vals: Arc<[f64]> = common::values(1024).into();
+    let vals = common::values(1024);
     let (ours, pc, p) = peers();
     let v = &vals;
     common::cpu_compare(
@@ -75,20 +58,7 @@ fn cpu_time(_: &mut Criterion) {
             ("prometheus", &mut |n| common::cpu_ns(n, |i| p.observe(black_box(v[i as usize & 1023])))),
         ],
     );
-    let (v1, v2, v3) = (vals.clone(), vals.clone(), vals.clone());
-    let ours = Arc::new(move |i: u64| ours.observe(black_box(v1[i as usize & 1023])));
-    let pc = Arc::new(move |i: u64| pc.observe(black_box(v2[i as usize & 1023])));
-    let p = Arc::new(move |i: u64| p.observe(black_box(v3[i as usize & 1023])));
-    common::cpu_compare(
-        "histogram_observe_2_threads",
-        N,
-        &mut [
-            ("ember", &mut |n| common::cpu_ns_contended(n, ours.clone())),
-            ("prometheus_client", &mut |n| common::cpu_ns_contended(n, pc.clone())),
-            ("prometheus", &mut |n| common::cpu_ns_contended(n, p.clone())),
-        ],
-    );
 }
 
-criterion_group! { name = benches; config = common::config(); targets = observe, observe_2_threads, cpu_time }
+criterion_group! { name = benches; config = common::config(); targets = observe, cpu_time }
 criterion_main!(benches);

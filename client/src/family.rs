@@ -9,7 +9,7 @@
 //! on shared cache lines. The price: the handle it returns, [`Child`], is tied to the thread
 //! (`!Send`); [`Family::handle`] gives a `Send` clone of the metric for keeping.
 
-use std::cell::{Ref, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
@@ -60,20 +60,69 @@ struct Inner<C: Send + Sync + 'static> {
     detached: OnceLock<Arc<Entry<C>>>,
     refused: AtomicU64,
     /// Per-thread caches of children, each validated against `generation`.
-    cache: ThreadLocal<RefCell<ThreadCache<C>>>,
+    cache: ThreadLocal<Padded<RefCell<ThreadCache<C>>>>,
+}
+
+/// A thread's cache on cache lines of its own: a lookup writes its borrow flag, and two
+/// threads' caches side by side on one line would bounce it between their cores.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> Deref for Padded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// A two-way set-associative cache: the child with hash `h` sits in slot `2i` or `2i + 1`,
 /// `i = h & (sets - 1)`, so a hit is two compares at most and no probing loop. An insert
 /// into a full set doubles the table (up to [`MAX_CACHED`] slots), then evicts.
+///
+/// In front of it, the child this thread repeats: once two lookups in a row found the same
+/// child (a loop, a worker on one queue), that child's words and a clone of its metric sit
+/// in `repeated`, beside the borrow flag, and the next lookups compare the values with those
+/// words first, without hashing and without reaching into the table, until a lookup finds
+/// another child. Lookups that move from child to child pay one predictable branch for it.
 struct ThreadCache<C> {
     generation: u64,
     slots: Box<[Option<Local<C>>]>,
+    last: Cell<usize>,
+    repeating: Cell<bool>,
+    repeated: Option<(Words, C)>,
 }
 
 impl<C> ThreadCache<C> {
     fn new(generation: u64, len: usize) -> Self {
-        ThreadCache { generation, slots: (0..len).map(|_| None).collect() }
+        ThreadCache {
+            generation,
+            slots: (0..len).map(|_| None).collect(),
+            last: Cell::new(usize::MAX),
+            repeating: Cell::new(false),
+            repeated: None,
+        }
+    }
+
+    /// The repeated child, if these are its values and lookups are repeating.
+    #[inline(always)]
+    fn repeated(&self, values: &[&str]) -> Option<&C> {
+        match &self.repeated {
+            Some((w, metric)) if self.repeating.get() && w.equals(values) => Some(metric),
+            _ => None,
+        }
+    }
+
+    /// Makes the child in slot `i` the repeated one (if its values are short).
+    fn promote(&mut self, i: usize)
+    where
+        C: Clone,
+    {
+        if let Some(Local { key: LocalKey::Short(w), metric, .. }) = &self.slots[i]
+            && self.repeated.as_ref().is_none_or(|(r, _)| r != w)
+        {
+            self.repeated = Some((*w, metric.clone()));
+        }
     }
 
     #[inline(always)]
@@ -81,17 +130,22 @@ impl<C> ThreadCache<C> {
         (hash as usize & (self.slots.len() / 2 - 1)) * 2
     }
 
+    /// The slot holding these values, if any.
     #[inline(always)]
-    fn find(&self, hash: u64, values: &[&str]) -> Option<&C> {
+    fn find(&self, probe: &Probe, values: &[&str]) -> Option<usize> {
+        let hash = probe.hash;
         let i = self.set(hash);
-        let hit = |l: &Local<C>| l.hash == hash && key_matches(&l.key, values);
-        match (&self.slots[i], &self.slots[i + 1]) {
-            (Some(l), _) if hit(l) => Some(&l.metric),
-            (_, Some(l)) if hit(l) => Some(&l.metric),
-            _ => None,
+        let hit = |l: &Option<Local<C>>| l.as_ref().is_some_and(|l| l.hash == hash && l.key.matches(values, probe));
+        if hit(&self.slots[i]) {
+            Some(i)
+        } else if hit(&self.slots[i + 1]) {
+            Some(i + 1)
+        } else {
+            None
         }
     }
 
+    /// Inserts the entry and makes it the one used last.
     fn insert(&mut self, local: Local<C>) {
         let i = self.set(local.hash);
         if self.slots[i].is_some() && self.slots[i + 1].is_some() && self.slots.len() < MAX_CACHED {
@@ -106,6 +160,7 @@ impl<C> ThreadCache<C> {
         if displaced.is_some() {
             self.slots[i + 1] = displaced;
         }
+        self.last.set(i);
     }
 }
 
@@ -133,12 +188,74 @@ enum Repr<'a, C> {
     Owned(C),
 }
 
-/// A thread's cache entry: the hash, the values flattened into one buffer (each as a
-/// 4-byte length then its bytes, so a comparison walks one allocation), and the metric.
+/// A thread's cache entry: the hash, the values (see [`LocalKey`]), and the metric.
 struct Local<C> {
     hash: u64,
-    key: Box<[u8]>,
+    key: LocalKey,
     metric: C,
+}
+
+/// Label values as a thread's cache keeps them for comparison.
+enum LocalKey {
+    /// Up to [`SHORT_VALUES`] values of at most 16 bytes each, as the words the hash read
+    /// ([`Words`]): a hit compares these words and never reads the stored bytes again.
+    Short(Words),
+    /// Anything else, flattened into one buffer (each value as a 4-byte length then its
+    /// bytes, so a comparison walks one allocation).
+    Flat(Box<[u8]>),
+}
+
+/// This many values, each at most 16 bytes long, compare as words.
+const SHORT_VALUES: usize = 4;
+
+/// Label values (at most [`SHORT_VALUES`], each at most 16 bytes) as words: a value of up to
+/// 8 bytes is `lo` (all its bytes, see [`tail_word`]) and `hi = 0`; up to 16 bytes, its first
+/// and last 8 bytes. With the lengths, these words are the values exactly.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Words {
+    lens: u32,
+    lo: [u64; SHORT_VALUES],
+    hi: [u64; SHORT_VALUES],
+}
+
+impl Words {
+    /// Whether these are the values, read afresh (a stored length is at most 16, so an equal
+    /// length lets `short_words` read the value).
+    #[inline(always)]
+    fn equals(&self, values: &[&str]) -> bool {
+        values.len() <= SHORT_VALUES
+            && values.iter().zip(self.lo.iter().zip(&self.hi)).enumerate().all(|(i, (v, (&lo, &hi)))| {
+                let b = v.as_bytes();
+                b.len() == ((self.lens >> (8 * i)) & 0xff) as usize && short_words(b) == (lo, hi)
+            })
+    }
+
+    #[inline(always)]
+    fn matches(&self, n: usize, other: &Words) -> bool {
+        self.lens == other.lens
+            && (0..n.min(SHORT_VALUES)).all(|i| self.lo[i] == other.lo[i] && self.hi[i] == other.hi[i])
+    }
+}
+
+/// A lookup's view of the values: their hash, and their words when they are short.
+struct Probe {
+    hash: u64,
+    short: bool,
+    words: Words,
+}
+
+impl LocalKey {
+    fn new(values: &[&str], probe: &Probe) -> Self {
+        if probe.short { LocalKey::Short(probe.words) } else { LocalKey::Flat(flat_key(values)) }
+    }
+
+    #[inline(always)]
+    fn matches(&self, values: &[&str], probe: &Probe) -> bool {
+        match self {
+            LocalKey::Short(mine) => probe.short && mine.matches(values.len(), &probe.words),
+            LocalKey::Flat(key) => !probe.short && key_matches(key, values),
+        }
+    }
 }
 
 fn flat_key(values: &[&str]) -> Box<[u8]> {
@@ -150,7 +267,7 @@ fn flat_key(values: &[&str]) -> Box<[u8]> {
     k.into_boxed_slice()
 }
 
-#[inline]
+#[inline(always)]
 fn key_matches(mut key: &[u8], values: &[&str]) -> bool {
     for v in values {
         let v = v.as_bytes();
@@ -184,18 +301,26 @@ impl<C: std::fmt::Debug> std::fmt::Debug for Child<'_, C> {
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
-#[inline]
-fn fold(h: u64, word: u64) -> u64 {
-    (h ^ word).wrapping_mul(K).rotate_left(29)
+/// The 128-bit product of `a` and `b`, folded to 64 bits: one multiply that mixes every
+/// input bit into the middle of the result.
+#[inline(always)]
+fn folded_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline(always)]
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
 }
 
 /// The last `b.len() % 8` bytes (or all of a short value) as a word, read without a copy
 /// through the stack (a copy followed by a wide load stalls store forwarding).
-#[inline]
+#[inline(always)]
 fn tail_word(b: &[u8]) -> u64 {
     let n = b.len();
     if n >= 8 {
-        u64::from_le_bytes(b[n - 8..].try_into().expect("8 bytes"))
+        word(&b[n - 8..])
     } else if n >= 4 {
         let lo = u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
         let hi = u32::from_le_bytes(b[n - 4..].try_into().expect("4 bytes"));
@@ -207,29 +332,63 @@ fn tail_word(b: &[u8]) -> u64 {
     }
 }
 
-/// Hashes label values without allocating; each value's length goes into its last word, so
-/// `["ab", "c"]` and `["a", "bc"]` differ.
+/// A value as two words: up to 8 bytes, all of them and 0; up to 16, the first and last 8;
+/// longer, 16-byte chunks folded into the first word.
+#[inline(always)]
+fn value_words(seed: u64, b: &[u8]) -> (u64, u64) {
+    if b.len() <= 16 { short_words(b) } else { long_words(seed, b) }
+}
+
+/// [`value_words`] of a value of at most 16 bytes.
+#[inline(always)]
+fn short_words(b: &[u8]) -> (u64, u64) {
+    if b.len() <= 8 { (tail_word(b), 0) } else { (word(b), tail_word(b)) }
+}
+
+#[cold]
+#[inline(never)]
+fn long_words(seed: u64, b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    let mut acc = seed;
+    let mut rest = b;
+    while rest.len() > 16 {
+        acc = folded_mul(acc ^ word(rest), word(&rest[8..]) ^ K);
+        rest = &rest[16..];
+    }
+    (acc ^ word(&b[n - 16..]), tail_word(b))
+}
+
+/// Hashes label values without allocating, and keeps the words it read when the values are
+/// short. Each value is one multiply of its two words and its length (so `["ab", "c"]` and
+/// `["a", "bc"]` differ); the values hash independently, so their multiplies overlap
+/// instead of forming a chain, and combine by position through a rotation.
+#[inline(always)]
+fn probe(seed: u64, values: &[&str]) -> Probe {
+    let (mut hash, mut short, mut lens) = (seed, values.len() <= SHORT_VALUES, 0u32);
+    let (mut los, mut his) = ([0u64; SHORT_VALUES], [0u64; SHORT_VALUES]);
+    for (i, v) in values.iter().enumerate() {
+        let b = v.as_bytes();
+        let n = b.len();
+        let (lo, hi) = value_words(seed, b);
+        short &= n <= 16;
+        if i < SHORT_VALUES {
+            los[i] = lo;
+            his[i] = hi;
+            lens |= ((n & 0xff) as u32) << (8 * i);
+        }
+        hash = hash.rotate_left(26) ^ folded_mul(lo ^ seed, hi ^ K ^ n as u64);
+    }
+    Probe { hash, short, words: Words { lens, lo: los, hi: his } }
+}
+
+/// The hash of label values (as [`probe`] computes it).
 #[inline]
 fn hash_values(seed: u64, values: &[&str]) -> u64 {
-    let mut h = seed;
-    for v in values {
-        let b = v.as_bytes();
-        let mut rest = b;
-        while rest.len() > 8 {
-            h = fold(h, u64::from_le_bytes(rest[..8].try_into().expect("8 bytes")));
-            rest = &rest[8..];
-        }
-        // The last word overlaps the previous one for long values; the length disambiguates.
-        h = fold(h, tail_word(if b.len() >= 8 { &b[b.len() - 8..] } else { rest }) ^ ((b.len() as u64) << 56));
-    }
-    // Final avalanche (the top bits pick the hashbrown group).
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^ (h >> 33)
+    probe(seed, values).hash
 }
 
 /// Byte equality; values up to 16 bytes compare as two overlapping words, no `memcmp` call.
-#[inline]
+#[inline(always)]
 fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
@@ -309,36 +468,53 @@ impl<C: Metric + Clone> Family<C> {
         if values.len() != inner.names.len() {
             return Err(ErrorKind::LabelCount { expected: inner.names.len(), got: values.len() }.into());
         }
-        let hash = hash_values(inner.seed, values);
-        match self.cached(values, hash) {
+        match self.cached(values) {
             Some(metric) => Ok(Child(Repr::Cached(metric))),
-            None => self.get_slow(values, hash),
+            None => self.get_slow(values),
         }
     }
 
     /// The fast path: this thread's cache, if it is current and holds the child.
     #[inline(always)]
-    fn cached(&self, values: &[&str], hash: u64) -> Option<Ref<'_, C>> {
+    fn cached(&self, values: &[&str]) -> Option<Ref<'_, C>> {
         let inner = &*self.inner;
-        let cache = inner.cache.get()?.try_borrow().ok()?;
+        let cell = inner.cache.get()?;
+        let mut cache = cell.try_borrow().ok()?;
         if cache.generation != inner.generation.load(Ordering::Acquire) {
             return None;
         }
-        Ref::filter_map(cache, |c| c.find(hash, values)).ok()
+        cache = match Ref::filter_map(cache, |c| c.repeated(values)) {
+            Ok(metric) => return Some(metric),
+            Err(cache) => cache,
+        };
+        let i = cache.find(&probe(inner.seed, values), values);
+        let repeat = i.is_some() && cache.last.replace(i.unwrap_or(usize::MAX)) == i.unwrap_or(usize::MAX);
+        cache.repeating.set(repeat);
+        let i = i?;
+        if repeat {
+            // Two in a row: make it the repeated child (skipped while a child is borrowed).
+            drop(cache);
+            if let Ok(mut c) = cell.try_borrow_mut() {
+                c.promote(i);
+            }
+            cache = cell.try_borrow().ok()?;
+        }
+        Ref::filter_map(cache, |c| c.slots[i].as_ref().map(|l| &l.metric)).ok()
     }
 
     #[cold]
-    fn get_slow(&self, values: &[&str], hash: u64) -> Result<Child<'_, C>> {
-        let (entry, generation) = self.shared_entry(values, hash)?;
+    fn get_slow(&self, values: &[&str]) -> Result<Child<'_, C>> {
+        let probe = &probe(self.inner.seed, values);
+        let (entry, generation) = self.shared_entry(values, probe.hash)?;
         let metric = entry.metric.clone();
-        let cell = self.inner.cache.get_or(|| RefCell::new(ThreadCache::new(generation, MIN_CACHED)));
+        let cell = self.inner.cache.get_or(|| Padded(RefCell::new(ThreadCache::new(generation, MIN_CACHED))));
         // Busy when this thread still holds a child of this family: then skip the cache.
         if let Ok(mut cache) = cell.try_borrow_mut() {
             if cache.generation != generation {
                 // A removal happened since this thread filled its cache: start over.
                 *cache = ThreadCache::new(generation, MIN_CACHED);
             }
-            cache.insert(Local { hash, key: flat_key(values), metric: metric.clone() });
+            cache.insert(Local { hash: probe.hash, key: LocalKey::new(values, probe), metric: metric.clone() });
         }
         Ok(Child(Repr::Owned(metric)))
     }
@@ -379,7 +555,7 @@ impl<C: Metric + Clone> Family<C> {
         // Kept apart from `get` so the hot path never builds a `Result` (which would travel
         // through memory) and the child comes back in registers.
         if values.len() == self.inner.names.len()
-            && let Some(metric) = self.cached(values, hash_values(self.inner.seed, values))
+            && let Some(metric) = self.cached(values)
         {
             return Child(Repr::Cached(metric));
         }
@@ -619,6 +795,73 @@ mod tests {
         assert_ne!(hash_values(1, &["ab", "c"]), hash_values(1, &["a", "bc"]));
         assert_ne!(hash_values(1, &["", "x"]), hash_values(1, &["x", ""]));
         assert_eq!(hash_values(7, &["GET", "200"]), hash_values(7, &["GET", "200"]));
+    }
+
+    #[test]
+    fn words_keep_lengths_apart() {
+        // Same first and last 8 bytes, different lengths: the words alone would agree.
+        let f = Family::<Counter>::new(&["a", "b"]).unwrap();
+        let nines = "a".repeat(9);
+        let tens = "a".repeat(10);
+        for (v, n) in [(&nines, 1), (&tens, 2), (&nines, 4)] {
+            f.with_label_values(&[v, "x"]).inc_by(n);
+        }
+        assert_eq!(f.handle(&[&nines, "x"]).unwrap().get(), 5);
+        assert_eq!(f.handle(&[&tens, "x"]).unwrap().get(), 2);
+    }
+
+    proptest::proptest! {
+        /// Lookups through the thread cache (short words and flat keys alike) land on the
+        /// same children as a plain map of the values would.
+        #[test]
+        fn lookups_agree_with_a_map(
+            arity in 1usize..7,
+            pool in proptest::collection::vec("[ab\\x00]{0,20}", 1..6),
+            picks in proptest::collection::vec(proptest::collection::vec(0usize..6, 6), 1..200),
+        ) {
+            let ops: Vec<Vec<String>> =
+                picks.iter().map(|p| p.iter().map(|&i| pool[i % pool.len()].clone()).collect()).collect();
+            let names: Vec<String> = (0..arity).map(|i| format!("l{i}")).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let f = Family::<Counter>::new(&names).unwrap();
+            let mut naive = std::collections::HashMap::<Vec<String>, u64>::new();
+            for (i, op) in ops.iter().enumerate() {
+                let values: Vec<&str> = op[..arity].iter().map(String::as_str).collect();
+                f.with_label_values(&values).inc_by(i as u64 + 1);
+                *naive.entry(op[..arity].to_vec()).or_default() += i as u64 + 1;
+            }
+            proptest::prop_assert_eq!(f.len(), naive.len());
+            for (values, want) in &naive {
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                proptest::prop_assert_eq!(f.get(&values).unwrap().get(), *want, "{:?}", values);
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_child_follows_runs_and_removals() {
+        let f = Family::<Counter>::new(&["a", "b"]).unwrap();
+        for (v, times) in [("x", 3), ("y", 4), ("x", 1), ("x", 5), ("y", 1)] {
+            for _ in 0..times {
+                f.with_label_values(&["k", v]).inc();
+            }
+        }
+        assert_eq!(f.handle(&["k", "x"]).unwrap().get(), 9);
+        assert_eq!(f.handle(&["k", "y"]).unwrap().get(), 5);
+        for _ in 0..3 {
+            f.with_label_values(&["k", "y"]).inc();
+        }
+        assert!(f.remove(&["k", "y"]));
+        f.with_label_values(&["k", "y"]).inc();
+        f.with_label_values(&["k", "y"]).inc();
+        assert_eq!(f.handle(&["k", "y"]).unwrap().get(), 2, "the repeated child outlived its removal");
+        // While a child is borrowed, lookups still work (the cache is not promoted).
+        let held = f.with_label_values(&["k", "x"]);
+        for _ in 0..3 {
+            f.with_label_values(&["k", "x"]).inc();
+        }
+        drop(held);
+        assert_eq!(f.handle(&["k", "x"]).unwrap().get(), 12);
     }
 
     #[test]

@@ -53,10 +53,13 @@
 //!   observing one histogram never touch the same cache line. The scrape adds the shards up. `_count` is derived from the buckets, so the two always
 //!   agree; `_sum` is not updated in the same atomic step (no client makes it so without a
 //!   lock or a hot/cold swap that every observation pays for).
-//! - **Labelled lookups** ([`Family`]) hash the `&[&str]` without allocating and find the
-//!   child in a per-family, per-thread cache (validated by the family's removal generation)
-//!   that hands out a borrow: no lock and no shared reference count on a hit, so threads
-//!   looking up the same child do not bounce a lock word between cores. What it gives up:
+//! - **Labelled lookups** ([`Family`]) hash the `&[&str]` without allocating (one multiply
+//!   per value) and find the child in a per-family, per-thread cache (validated by the
+//!   family's removal generation) that hands out a borrow: no lock and no shared reference
+//!   count on a hit, so threads looking up the same child do not bounce a lock word between
+//!   cores. Short values are compared as the words the hash read, and a thread that keeps
+//!   updating one child skips the hash and the table altogether (that child's words and
+//!   metric sit beside the cache's borrow flag and are compared first). What it gives up:
 //!   the [`Child`] handle borrows the family and is `!Send` (use [`Family::handle`] for a
 //!   handle to keep), and each thread keeps up to 4096 cached children per family until
 //!   the family is dropped or a removal invalidates the cache.

@@ -1,9 +1,9 @@
-//! Shared helpers: seeded data and a background thread hammering the same metric.
+//! Shared helpers: seeded data, per-thread CPU time, and two pinned threads updating the
+//! same metric at once.
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// `n` seeded pseudo-random values in `[0, 2)` (xorshift; the same every run).
@@ -17,36 +17,6 @@ pub fn values(n: usize) -> Vec<f64> {
             (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0
         })
         .collect()
-}
-
-/// Times `iters` calls of `op` on this thread while another thread runs `op` in a loop.
-pub fn contended<F: Fn(u64) + Send + Sync + 'static>(iters: u64, op: Arc<F>) -> Duration {
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Arc::new(AtomicBool::new(false));
-    let bg = {
-        let (stop, started, op) = (stop.clone(), started.clone(), op.clone());
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            started.store(true, Ordering::Release);
-            while !stop.load(Ordering::Relaxed) {
-                for _ in 0..64 {
-                    op(i);
-                    i = i.wrapping_add(1);
-                }
-            }
-        })
-    };
-    while !started.load(Ordering::Acquire) {
-        std::hint::spin_loop();
-    }
-    let t = Instant::now();
-    for i in 0..iters {
-        op(i);
-    }
-    let d = t.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    bg.join().unwrap();
-    d
 }
 
 /// Short measurements: the machine is shared.
@@ -100,26 +70,198 @@ pub fn cpu_ns(iters: u64, mut op: impl FnMut(u64)) -> u64 {
     thread_cpu_ns().unwrap_or(0).saturating_sub(start)
 }
 
-/// CPU ns of `iters` calls of `op` on this thread while another thread runs `op` in a loop.
-pub fn cpu_ns_contended<F: Fn(u64) + Send + Sync + 'static>(iters: u64, op: Arc<F>) -> u64 {
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Arc::new(AtomicBool::new(false));
-    let bg = {
-        let (stop, started, op) = (stop.clone(), started.clone(), op.clone());
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            started.store(true, Ordering::Release);
-            while !stop.load(Ordering::Relaxed) {
-                op(i);
-                i = i.wrapping_add(1);
-            }
-        })
-    };
-    while !started.load(Ordering::Acquire) {
-        std::hint::spin_loop();
+/// The CPUs this process may run on (from `sched_getaffinity`).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Vec::new();
     }
-    let t = cpu_ns(iters, |i| op(i));
-    stop.store(true, Ordering::Relaxed);
-    bg.join().unwrap();
-    t
+    // SAFETY: CPU_ISSET reads the set only; the index is below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+}
+
+/// Pins the calling thread to one CPU.
+fn pin_to(cpu: usize) -> bool {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t and `cpu` is below CPU_SETSIZE (it came from one).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 means this thread.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+}
+
+/// One round of one thread: wall nanoseconds, and how often the scheduler took the CPU away
+/// from it (involuntary context switches; waiting on a lock is voluntary and still counts).
+#[derive(Clone, Copy, Default)]
+struct Round {
+    wall: u64,
+    preempted: u64,
+    /// Times it went to sleep of its own accord (waiting for a lock the other thread held).
+    slept: u64,
+    /// Whether, at some check (one per [`CHUNK`] calls), the other thread had made no
+    /// progress for longer than [`ABSENT`]: it was not running (a virtual CPU the host paused
+    /// looks like a running thread from inside) or had finished its round long before.
+    alone: bool,
+}
+
+/// A gap in the other thread's progress this long is absence, not contention (a contended
+/// cache line or lock hands over within microseconds; a paused CPU comes back after
+/// milliseconds).
+const ABSENT: Duration = Duration::from_micros(100);
+
+/// Calls between two looks at the other thread's progress.
+const CHUNK: u64 = 256;
+
+/// A counter on its own cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Progress(std::sync::atomic::AtomicU64);
+
+/// This thread's involuntary and voluntary context switches so far
+/// (`getrusage(RUSAGE_THREAD)`).
+fn switches() -> Option<(u64, u64)> {
+    // SAFETY: a zeroed rusage is a valid value to be overwritten.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage for the duration of the call.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    (rc == 0).then_some((ru.ru_nivcsw as u64, ru.ru_nvcsw as u64))
+}
+
+/// Spins until `count` has reached `target` (both threads arrived); yields now and then so
+/// a waiting thread does not starve other work on a shared machine.
+fn wait_for(count: &AtomicUsize, target: usize) {
+    let mut spins = 0u32;
+    while count.load(Ordering::Acquire) < target {
+        spins += 1;
+        if spins % 1024 == 0 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Runs `op` on two threads pinned to two different CPUs, in `rounds` rounds of `ops`
+/// calls each; both threads start every round together (a spinning barrier, so both are
+/// on a CPU when it opens). Returns, per round, both threads' wall and CPU time.
+fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops: u64) -> Vec<[Round; 2]> {
+    let arrived = AtomicUsize::new(0);
+    let progress = [Progress::default(), Progress::default()];
+    let mut out = vec![[Round::default(); 2]; rounds];
+    let (first, second): (Vec<Round>, Vec<Round>) = std::thread::scope(|s| {
+        let run = |k: usize| {
+            let (arrived, progress) = (&arrived, &progress);
+            move || {
+                assert!(pin_to(cpus[k]), "could not pin a thread to CPU {}", cpus[k]);
+                let mut mine = Vec::with_capacity(rounds);
+                let mut i = k as u64 * 7919;
+                for r in 0..rounds {
+                    arrived.fetch_add(1, Ordering::AcqRel);
+                    wait_for(arrived, 2 * (r + 1));
+                    let (w0, (p0, s0)) = (Instant::now(), switches().unwrap_or_default());
+                    let (mut done, mut seen, mut since, mut alone) =
+                        (0, progress[1 - k].0.load(Ordering::Relaxed), w0, false);
+                    while done < ops {
+                        for _ in 0..CHUNK.min(ops - done) {
+                            op(i);
+                            i = i.wrapping_add(1);
+                        }
+                        done += CHUNK.min(ops - done);
+                        progress[k].0.fetch_add(1, Ordering::Relaxed);
+                        let other = progress[1 - k].0.load(Ordering::Relaxed);
+                        if other != seen {
+                            (seen, since) = (other, Instant::now());
+                        } else {
+                            alone |= since.elapsed() > ABSENT;
+                        }
+                    }
+                    let wall = w0.elapsed().as_nanos() as u64;
+                    let (p1, s1) = switches().unwrap_or_default();
+                    mine.push(Round { wall, preempted: p1 - p0, slept: s1 - s0, alone });
+                }
+                mine
+            }
+        };
+        let a = s.spawn(run(0));
+        let b = s.spawn(run(1));
+        (a.join().expect("thread 0"), b.join().expect("thread 1"))
+    });
+    for (r, (a, b)) in out.iter_mut().zip(first.into_iter().zip(second)) {
+        *r = [a, b];
+    }
+    out
+}
+
+/// A round counts when the scheduler preempted neither thread during it, neither saw the
+/// other stop progressing for longer than [`ABSENT`] (unless the other was asleep waiting for
+/// a lock: that is contention, not absence), and the two ran side by side for most of it (the shorter at least 80% of the longer): then the calls really overlapped
+/// with the other thread's calls. Time a thread spends waiting for the other (spinning, or
+/// asleep on a lock) is part of the figure.
+fn clean(r: &[Round; 2]) -> bool {
+    let saw_other = |me: &Round, other: &Round| !me.alone || other.slept > 0;
+    let together =
+        r.iter().all(|t| t.wall > 0 && t.preempted == 0) && saw_other(&r[0], &r[1]) && saw_other(&r[1], &r[0]);
+    let (lo, hi) = (r[0].wall.min(r[1].wall), r[0].wall.max(r[1].wall));
+    together && lo * 10 >= hi * 8
+}
+
+/// Nanoseconds per call of each named op with two pinned threads calling it on the same
+/// metric at once: the median over clean rounds (see above) of both threads' mean, the
+/// contenders taking turns of a few rounds so changing load affects all alike. Prints
+/// each figure with its ratio to the fastest op not named `ember*`, and how many rounds
+/// were clean.
+pub fn pinned_compare(title: &str, ops: u64, rounds: usize, contenders: &[(&str, &(dyn Fn(u64) + Sync))]) {
+    let cpus = allowed_cpus();
+    if cpus.len() < 2 {
+        return println!("pinned {title}: needs 2 CPUs, this process may use {}", cpus.len());
+    }
+    if switches().is_none() {
+        return println!("pinned {title}: no per-thread context switch count here");
+    }
+    let cpus = [cpus[0], cpus[1]];
+    // Short turns: the host may move the two virtual CPUs between sibling hyperthreads and
+    // separate cores (cheap or dear cache-line transfers), and that should hit all alike.
+    let per_turn = 4;
+    let passes = rounds.div_ceil(per_turn);
+    let mut per_op: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
+    let mut total = vec![0usize; contenders.len()];
+    for _ in 0..passes {
+        for (k, (_, op)) in contenders.iter().enumerate() {
+            for r in pinned_rounds(cpus, op, per_turn, ops) {
+                total[k] += 1;
+                if clean(&r) {
+                    per_op[k].push((r[0].wall + r[1].wall) as f64 / (2 * ops) as f64);
+                }
+            }
+        }
+    }
+    let medians: Vec<Option<f64>> = per_op
+        .iter_mut()
+        .map(|v| {
+            v.sort_by(f64::total_cmp);
+            (!v.is_empty()).then(|| v[v.len() / 2])
+        })
+        .collect();
+    let best_peer = contenders
+        .iter()
+        .zip(&medians)
+        .filter(|((n, _), _)| !n.starts_with("ember"))
+        .filter_map(|(_, m)| *m)
+        .fold(f64::INFINITY, f64::min);
+    for (k, (name, _)) in contenders.iter().enumerate() {
+        let clean = per_op[k].len();
+        match medians[k] {
+            Some(m) => println!(
+                "pinned {title}/{name}: {m:.2} ns/op (x{:.2} of the faster peer; {clean}/{} rounds clean, quartiles {:.2}..{:.2})",
+                m / best_peer,
+                total[k],
+                per_op[k][clean / 4],
+                per_op[k][(3 * clean) / 4 - usize::from(clean >= 2 && (3 * clean) % 4 == 0)],
+            ),
+            None => println!("pinned {title}/{name}: no clean round of {} (machine too busy)", total[k]),
+        }
+    }
 }
