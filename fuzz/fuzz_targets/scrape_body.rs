@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = e.to_string();
                 app.rollback().unwrap();
                 let mut app = Appendable::appender(&head);
-                cache.append_failure(&mut *app, t);
+                cache.append_failure(&mut *app, &rules, t);
                 app.commit().unwrap();
             }
         }
