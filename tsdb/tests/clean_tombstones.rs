@@ -111,14 +111,16 @@ fn deleted_data_leaves_the_disk_and_stays_deleted() {
         }
         let after = blocks_size(&db);
         eprintln!("bytes in blocks: {before} before cleaning, {after} after");
-        assert!(after * 10 < before * 7, "on-disk size shrinks: {before} -> {after} bytes");
+        // Half the series go: their chunks and index entries leave, meta.json and the symbol
+        // table stay, so with compact (packed) chunks the total lands a little above half.
+        assert!(after * 4 < before * 3, "on-disk size shrinks: {before} -> {after} bytes");
         check_data(&db, "after cleaning");
         assert_eq!(db.clean_tombstones().unwrap(), Default::default(), "nothing left to clean");
     }
     let db = Db::builder(dir.path()).open().unwrap();
     assert_eq!(dirs(dir.path()), (2, vec![]));
     check_data(&db, "after reopening");
-    assert!(blocks_size(&db) * 10 < before * 7);
+    assert!(blocks_size(&db) * 4 < before * 3);
 }
 
 #[test]
