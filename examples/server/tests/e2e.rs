@@ -1,90 +1,9 @@
 //! End-to-end: start the `ember` binary on 127.0.0.1 with an ephemeral port and talk to it
 //! over HTTP.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// A running server, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(extra: &[&str], dir: &Path) -> Server {
-    let data = dir.join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
-        .arg("--web.listen-address=127.0.0.1:0")
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .args(extra)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start ember");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        assert!(Instant::now() < deadline, "ember did not report its address");
-        let line = lines.next().expect("ember exited before listening").unwrap();
-        if let Some(a) = line.strip_prefix("ember: listening on http://") {
-            break a.to_owned();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
-}
-
-/// One HTTP/1.1 request; returns (status, body).
-fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp[9..12].parse().unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    let body =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_owned() };
-    (status, body)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
-}
-
-fn get(addr: &str, path: &str) -> (u16, String) {
-    http(addr, "GET", path, "")
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.display().to_string()
-}
+use common::{eventually, form as http, get, start, write};
 
 #[test]
 fn status_endpoints_and_bad_requests() {
@@ -142,18 +61,6 @@ fn reload_keeps_old_config_on_error() {
     assert!(get(&s.addr, "/api/v1/status/runtimeinfo").1.contains(r#""reloadConfigSuccess":false"#));
 }
 
-/// Polls `f` until it returns true or `secs` pass.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
 #[test]
 fn scrapes_itself_and_keeps_data_across_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,11 +89,7 @@ fn scrapes_itself_and_keeps_data_across_restart() {
         assert_eq!(code, 200);
         assert!(body.contains(r#""health":"up""#), "{body}");
         // Graceful shutdown flushes.
-        let pid = s.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let mut s = s;
-        let status = s.child.wait().unwrap();
-        assert!(status.success(), "clean exit on SIGTERM: {status}");
+        s.terminate();
     }
     let s = start(&[], dir.path());
     let (_, body) = get(&s.addr, "/api/v1/series?match[]=up");
