@@ -76,9 +76,10 @@ impl<T> Deref for Padded<T> {
     }
 }
 
-/// A two-way set-associative cache: the child with hash `h` sits in slot `2i` or `2i + 1`,
-/// `i = h & (sets - 1)`, so a hit is two compares at most and no probing loop. An insert
-/// into a full set doubles the table (up to [`MAX_CACHED`] slots), then evicts.
+/// A two-way set-associative cache: the child with cache hash `h` sits in one of the two
+/// ways (slots `2s`, `2s + 1`) of set `s = h & (sets - 1)`, so a hit is two compares at most
+/// and no probing loop. An insert into a full set doubles the table (up to [`MAX_CACHED`]
+/// slots), then evicts.
 ///
 /// In front of it, the child this thread repeats: once two lookups in a row found the same
 /// child (a loop, a worker on one queue), that child's words and a clone of its metric sit
@@ -88,29 +89,39 @@ impl<T> Deref for Padded<T> {
 struct ThreadCache<C> {
     generation: u64,
     slots: Box<[Option<Local<C>>]>,
+    /// `slots.len() / 2 - 1`: the set of hash `h` is `h & mask`.
+    mask: usize,
+    /// The slot the last lookup found, or `usize::MAX`.
     last: Cell<usize>,
+    /// Whether the last two lookups found the same slot (then `repeated` is that child).
     repeating: Cell<bool>,
     repeated: Option<(Words, C)>,
 }
 
+/// Where a lookup found the child in a thread's cache.
+enum Found {
+    /// The repeated child.
+    Repeated,
+    /// This slot; `true` when the lookup before found it too.
+    Slot(usize, bool),
+}
+
 impl<C> ThreadCache<C> {
-    fn new(generation: u64, len: usize) -> Self {
+    fn new(generation: u64, slots: usize) -> Self {
         ThreadCache {
             generation,
-            slots: (0..len).map(|_| None).collect(),
+            slots: (0..slots).map(|_| None).collect(),
+            mask: slots / 2 - 1,
             last: Cell::new(usize::MAX),
             repeating: Cell::new(false),
             repeated: None,
         }
     }
 
-    /// The repeated child, if these are its values and lookups are repeating.
+    /// The entry in slot `i`, if any.
     #[inline(always)]
-    fn repeated(&self, values: &[&str]) -> Option<&C> {
-        match &self.repeated {
-            Some((w, metric)) if self.repeating.get() && w.equals(values) => Some(metric),
-            _ => None,
-        }
+    fn slot(&self, i: usize) -> Option<&Local<C>> {
+        self.slots.get(i).and_then(Option::as_ref)
     }
 
     /// Makes the child in slot `i` the repeated one (if its values are short).
@@ -118,37 +129,87 @@ impl<C> ThreadCache<C> {
     where
         C: Clone,
     {
-        if let Some(Local { key: LocalKey::Short(w), metric, .. }) = &self.slots[i]
+        if let Some(Local { key: LocalKey::Short(w), metric, .. }) = self.slot(i)
             && self.repeated.as_ref().is_none_or(|(r, _)| r != w)
         {
             self.repeated = Some((*w, metric.clone()));
         }
     }
 
+    /// Where the cached child for these values is.
     #[inline(always)]
-    fn set(&self, hash: u64) -> usize {
-        (hash as usize & (self.slots.len() / 2 - 1)) * 2
+    fn lookup(&self, seed: u64, values: &[&str]) -> Option<Found> {
+        if self.repeating.get()
+            && let Some((w, _)) = &self.repeated
+            && w.equals(values)
+        {
+            return Some(Found::Repeated);
+        }
+        // One arm per small arity, so the words stay in registers (a call site with a
+        // literal array keeps only its own arm).
+        let i = match values.len() {
+            1 => self.lookup_short::<1>(seed, values),
+            2 => self.lookup_short::<2>(seed, values),
+            3 => self.lookup_short::<3>(seed, values),
+            4 => self.lookup_short::<4>(seed, values),
+            _ => self.lookup_any(seed, values),
+        };
+        let Some(i) = i else {
+            self.last.set(usize::MAX);
+            self.repeating.set(false);
+            return None;
+        };
+        let repeat = self.last.replace(i) == i;
+        self.repeating.set(repeat);
+        Some(Found::Slot(i, repeat))
     }
 
-    /// The slot holding these values, if any.
+    /// Looks up `N` (at most [`SHORT_VALUES`]) values: their words are read once, into
+    /// registers, hashed and compared with the set's. Values longer than 16 bytes go the
+    /// general way.
     #[inline(always)]
-    fn find(&self, probe: &Probe, values: &[&str]) -> Option<usize> {
-        let hash = probe.hash;
-        let i = self.set(hash);
-        let hit = |l: &Option<Local<C>>| l.as_ref().is_some_and(|l| l.hash == hash && l.key.matches(values, probe));
-        if hit(&self.slots[i]) {
-            Some(i)
-        } else if hit(&self.slots[i + 1]) {
-            Some(i + 1)
+    fn lookup_short<const N: usize>(&self, seed: u64, values: &[&str]) -> Option<usize> {
+        let Some(w) = <&[&str; N]>::try_from(values).ok().and_then(Words::read::<N>) else {
+            return self.lookup_any(seed, values);
+        };
+        let hash = w.hash::<N>(seed);
+        let s = (hash as usize & self.mask) * 2;
+        let pair = self.slots.get(s..s + 2)?;
+        let hit = |l: &Option<Local<C>>| {
+            l.as_ref().is_some_and(|l| l.hash == hash && matches!(&l.key, LocalKey::Short(k) if k.same::<N>(&w)))
+        };
+        if hit(&pair[0]) {
+            Some(s)
+        } else if hit(&pair[1]) {
+            Some(s + 1)
         } else {
             None
         }
     }
 
-    /// Inserts the entry and makes it the one used last.
+    /// Looks up any number of values of any length.
+    #[inline(never)]
+    fn lookup_any(&self, seed: u64, values: &[&str]) -> Option<usize> {
+        let probe = probe(seed, values);
+        let hash = cache_hash(seed, values.len(), &probe);
+        let s = (hash as usize & self.mask) * 2;
+        let pair = self.slots.get(s..s + 2)?;
+        let hit = |l: &Option<Local<C>>| l.as_ref().is_some_and(|l| l.hash == hash && l.key.matches(values, &probe));
+        if hit(&pair[0]) {
+            Some(s)
+        } else if hit(&pair[1]) {
+            Some(s + 1)
+        } else {
+            None
+        }
+    }
+
+    /// Inserts the entry (its `hash` is the cache hash, [`cache_hash`]) and makes it the one
+    /// found last.
     fn insert(&mut self, local: Local<C>) {
-        let i = self.set(local.hash);
-        if self.slots[i].is_some() && self.slots[i + 1].is_some() && self.slots.len() < MAX_CACHED {
+        let s = (local.hash as usize & self.mask) * 2;
+        let full = self.slots[s].is_some() && self.slots[s + 1].is_some();
+        if full && self.slots.len() < MAX_CACHED {
             let old = std::mem::replace(self, ThreadCache::new(self.generation, self.slots.len() * 2));
             for l in old.slots.into_vec().into_iter().flatten() {
                 self.insert(l);
@@ -156,11 +217,11 @@ impl<C> ThreadCache<C> {
             return self.insert(local);
         }
         // The newest goes first; the one it displaces moves to the second way.
-        let displaced = self.slots[i].replace(local);
+        let displaced = self.slots[s].replace(local);
         if displaced.is_some() {
-            self.slots[i + 1] = displaced;
+            self.slots[s + 1] = displaced;
         }
-        self.last.set(i);
+        self.last.set(s);
     }
 }
 
@@ -218,7 +279,27 @@ struct Words {
     hi: [u64; SHORT_VALUES],
 }
 
+/// A length of 8 or more in any byte of [`Words::lens`]: then some `hi` word is not 0.
+const ANY_LONG: u32 = 0xf8f8_f8f8;
+
 impl Words {
+    /// The words of `N` values, or `None` when one is longer than 16 bytes.
+    #[inline(always)]
+    fn read<const N: usize>(values: &[&str; N]) -> Option<Words> {
+        let mut w = Words::default();
+        for (i, v) in values.iter().enumerate() {
+            let b = v.as_bytes();
+            // As `short_words`, with the length check only where a value can be long.
+            (w.lo[i], w.hi[i]) = match (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+                (Some(_), _) if b.len() > 16 => return None,
+                (Some(first), Some(last)) => (u64::from_le_bytes(*first), u64::from_le_bytes(*last)),
+                _ => (tail_word(b), 0),
+            };
+            w.lens |= (b.len() as u32) << (8 * i);
+        }
+        Some(w)
+    }
+
     /// Whether these are the values, read afresh (a stored length is at most 16, so an equal
     /// length lets `short_words` read the value).
     #[inline(always)]
@@ -230,11 +311,51 @@ impl Words {
             })
     }
 
+    /// Whether the first `N` values agree (the `hi` words are 0 unless a value has 8 bytes
+    /// or more, so equal lengths below 8 leave only the `lo` words to compare).
+    #[inline(always)]
+    fn same<const N: usize>(&self, other: &Words) -> bool {
+        let mut diff = u64::from(self.lens ^ other.lens);
+        for i in 0..N {
+            diff |= self.lo[i] ^ other.lo[i];
+        }
+        if self.lens & ANY_LONG != 0 {
+            for i in 0..N {
+                diff |= self.hi[i] ^ other.hi[i];
+            }
+        }
+        diff == 0
+    }
+
+    /// Whether the first `n` values agree.
     #[inline(always)]
     fn matches(&self, n: usize, other: &Words) -> bool {
         self.lens == other.lens
             && (0..n.min(SHORT_VALUES)).all(|i| self.lo[i] == other.lo[i] && self.hi[i] == other.hi[i])
     }
+
+    /// The thread cache's hash of the first `n` values: one multiply per value, then one
+    /// folding multiply with the lengths.
+    #[inline(always)]
+    fn hash<const N: usize>(&self, seed: u64) -> u64 {
+        self.hash_n(seed, N)
+    }
+
+    #[inline(always)]
+    fn hash_n(&self, seed: u64, n: usize) -> u64 {
+        let mut acc = seed;
+        for i in 0..n.min(SHORT_VALUES) {
+            acc = (acc ^ self.lo[i]).wrapping_mul(K) ^ self.hi[i];
+        }
+        folded_mul(acc ^ u64::from(self.lens), K ^ seed)
+    }
+}
+
+/// The hash a thread's cache files these values under: for short values (words), the
+/// cheap [`Words::hash_n`]; otherwise the family's hash.
+#[inline]
+fn cache_hash(seed: u64, n: usize, probe: &Probe) -> u64 {
+    if probe.short { probe.words.hash_n(seed, n) } else { probe.hash }
 }
 
 /// A lookup's view of the values: their hash, and their words when they are short.
@@ -325,10 +446,10 @@ fn tail_word(b: &[u8]) -> u64 {
         let lo = u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
         let hi = u32::from_le_bytes(b[n - 4..].try_into().expect("4 bytes"));
         (u64::from(hi) << 32) | u64::from(lo)
-    } else if n > 0 {
-        (u64::from(b[0]) << 16) | (u64::from(b[n / 2]) << 8) | u64::from(b[n - 1])
+    } else if let Some(first) = b.first_chunk::<2>() {
+        u64::from(u16::from_le_bytes(*first)) | (u64::from(b[n - 1]) << 16)
     } else {
-        0
+        b.first().map_or(0, |&c| u64::from(c))
     }
 }
 
@@ -339,10 +460,14 @@ fn value_words(seed: u64, b: &[u8]) -> (u64, u64) {
     if b.len() <= 16 { short_words(b) } else { long_words(seed, b) }
 }
 
-/// [`value_words`] of a value of at most 16 bytes.
+/// [`value_words`] of a value of at most 16 bytes: from 8 bytes, its first and last 8
+/// (overlapping below 16); below 8, all its bytes in `lo` ([`tail_word`]) and `hi = 0`.
 #[inline(always)]
 fn short_words(b: &[u8]) -> (u64, u64) {
-    if b.len() <= 8 { (tail_word(b), 0) } else { (word(b), tail_word(b)) }
+    match (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(first), Some(last)) => (u64::from_le_bytes(*first), u64::from_le_bytes(*last)),
+        _ => (tail_word(b), 0),
+    }
 }
 
 #[cold]
@@ -356,6 +481,13 @@ fn long_words(seed: u64, b: &[u8]) -> (u64, u64) {
         rest = &rest[16..];
     }
     (acc ^ word(&b[n - 16..]), tail_word(b))
+}
+
+/// One value's step of the hash: its words and length in one multiply, combined with the
+/// values before it through a rotation.
+#[inline(always)]
+fn mix(hash: u64, seed: u64, lo: u64, hi: u64, len: u32) -> u64 {
+    hash.rotate_left(26) ^ folded_mul(lo ^ seed, hi ^ K ^ u64::from(len))
 }
 
 /// Hashes label values without allocating, and keeps the words it read when the values are
@@ -376,7 +508,7 @@ fn probe(seed: u64, values: &[&str]) -> Probe {
             his[i] = hi;
             lens |= ((n & 0xff) as u32) << (8 * i);
         }
-        hash = hash.rotate_left(26) ^ folded_mul(lo ^ seed, hi ^ K ^ n as u64);
+        hash = mix(hash, seed, lo, hi, n as u32);
     }
     Probe { hash, short, words: Words { lens, lo: los, hi: his } }
 }
@@ -479,27 +611,27 @@ impl<C: Metric + Clone> Family<C> {
     fn cached(&self, values: &[&str]) -> Option<Ref<'_, C>> {
         let inner = &*self.inner;
         let cell = inner.cache.get()?;
-        let mut cache = cell.try_borrow().ok()?;
+        let cache = cell.try_borrow().ok()?;
         if cache.generation != inner.generation.load(Ordering::Acquire) {
             return None;
         }
-        cache = match Ref::filter_map(cache, |c| c.repeated(values)) {
-            Ok(metric) => return Some(metric),
-            Err(cache) => cache,
-        };
-        let i = cache.find(&probe(inner.seed, values), values);
-        let repeat = i.is_some() && cache.last.replace(i.unwrap_or(usize::MAX)) == i.unwrap_or(usize::MAX);
-        cache.repeating.set(repeat);
-        let i = i?;
-        if repeat {
-            // Two in a row: make it the repeated child (skipped while a child is borrowed).
-            drop(cache);
-            if let Ok(mut c) = cell.try_borrow_mut() {
-                c.promote(i);
+        match cache.lookup(inner.seed, values)? {
+            Found::Repeated => Ref::filter_map(cache, |c| c.repeated.as_ref().map(|(_, m)| m)).ok(),
+            Found::Slot(i, repeat) => {
+                let cache = if repeat {
+                    // Two in a row: make it the repeated child (skipped while a child is
+                    // borrowed).
+                    drop(cache);
+                    if let Ok(mut c) = cell.try_borrow_mut() {
+                        c.promote(i);
+                    }
+                    cell.try_borrow().ok()?
+                } else {
+                    cache
+                };
+                Ref::filter_map(cache, |c| c.slot(i).map(|l| &l.metric)).ok()
             }
-            cache = cell.try_borrow().ok()?;
         }
-        Ref::filter_map(cache, |c| c.slots[i].as_ref().map(|l| &l.metric)).ok()
     }
 
     #[cold]
@@ -514,7 +646,8 @@ impl<C: Metric + Clone> Family<C> {
                 // A removal happened since this thread filled its cache: start over.
                 *cache = ThreadCache::new(generation, MIN_CACHED);
             }
-            cache.insert(Local { hash: probe.hash, key: LocalKey::new(values, probe), metric: metric.clone() });
+            let hash = cache_hash(self.inner.seed, values.len(), probe);
+            cache.insert(Local { hash, key: LocalKey::new(values, probe), metric: metric.clone() });
         }
         Ok(Child(Repr::Owned(metric)))
     }
@@ -834,6 +967,35 @@ mod tests {
             for (values, want) in &naive {
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 proptest::prop_assert_eq!(f.get(&values).unwrap().get(), *want, "{:?}", values);
+            }
+        }
+    }
+
+    /// A child looked up once is found in the thread's cache the next time, whatever the
+    /// arity and value lengths (the cache hash a lookup computes is the one an insert files
+    /// under; a mismatch would still give the right child, through the slow path).
+    #[test]
+    fn second_lookup_hits_the_thread_cache() {
+        let lens = [0usize, 1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 40];
+        for arity in 0..7 {
+            let names: Vec<String> = (0..arity).map(|i| format!("l{i}")).collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let f = Family::<Counter>::new(&names).unwrap();
+            let mut want = std::collections::HashMap::<Vec<String>, u64>::new();
+            for (k, &n) in lens.iter().enumerate() {
+                let owned: Vec<String> =
+                    (0..arity).map(|i| "xyz".repeat(n + 2).chars().skip(i + k).take(n).collect()).collect();
+                let values: Vec<&str> = owned.iter().map(String::as_str).collect();
+                f.with_label_values(&values).inc();
+                for _ in 0..3 {
+                    assert!(f.cached(&values).is_some(), "arity {arity}, values {values:?}");
+                    f.with_label_values(&values).inc();
+                }
+                *want.entry(owned).or_default() += 4;
+            }
+            for (owned, n) in &want {
+                let values: Vec<&str> = owned.iter().map(String::as_str).collect();
+                assert_eq!(f.handle(&values).unwrap().get(), *n, "{values:?}");
             }
         }
     }
