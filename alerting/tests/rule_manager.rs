@@ -532,3 +532,44 @@ fn manager_over_the_promql_engine_and_a_head() {
     assert_eq!(sent[0].annotations, labels! {"summary" => "api at 3/s"});
     assert_eq!(sent[0].starts_at, Some(s1 + M));
 }
+
+/// Prometheus runs each group on its own: a group whose query takes 4 s must not hold back
+/// a 1 s group beside it (its own later slots are what it misses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_group_does_not_delay_the_others() {
+    let dir = tmpdir("slow");
+    let f = write(
+        &dir,
+        "r.yml",
+        "groups:\n- name: slow\n  interval: 1s\n  rules:\n  - record: slow_out\n    expr: slow\n\
+         - name: fast\n  interval: 1s\n  rules:\n  - record: fast_out\n    expr: up\n",
+    );
+    let st = MemStorage::new();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    put(&st, &[(labels! {"__name__" => "up", "instance" => "a"}, now, 1.0)]);
+    let plain = query_fn(st.clone());
+    let q: Arc<QueryFn> = Arc::new(move |expr: &str, t: i64| {
+        if expr == "slow" {
+            std::thread::sleep(Duration::from_secs(4));
+            return Ok(Vec::new());
+        }
+        plain(expr, t)
+    });
+    let s: Arc<MemStorage> = Arc::new(st.clone());
+    let m = ManagerBuilder::new(s.clone(), s, q).build();
+    m.load(&[&f]).unwrap();
+    let runner = {
+        let m = m.clone();
+        tokio::spawn(async move { m.run().await })
+    };
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    m.stop();
+    tokio::time::timeout(Duration::from_secs(10), runner).await.expect("run returns after stop").unwrap();
+    let fast: usize = read(&st, "fast_out", 0, i64::MAX).iter().map(|(_, pts)| pts.len()).sum();
+    // Slots every second for 3.5 s, the first within a second of loading: at least 2, even
+    // on a loaded machine; evaluated one group after the other, at most 1.
+    assert!(fast >= 2, "the fast group evaluated {fast} times while the slow one ran");
+    let slow = m.rule_groups().into_iter().find(|g| g.name == "slow").unwrap();
+    // `run` returned only after the slow evaluation in flight had finished.
+    assert!(slow.last_evaluation.is_some() && slow.evaluation_time >= Duration::from_secs(4), "{slow:?}");
+}

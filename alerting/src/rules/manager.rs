@@ -4,8 +4,9 @@
 //! Like the dispatcher, the manager is a synchronous state machine over a pluggable
 //! [`Clock`]: [`Manager::run_pending`] evaluates every group whose slot has come and
 //! returns the alerts to send, so every timing rule is tested by advancing a
-//! [`ManualClock`](crate::dispatch::ManualClock). [`Manager::run`] is the thin async loop
-//! around it for servers.
+//! [`ManualClock`](crate::dispatch::ManualClock). [`Manager::run`] is the async loop for
+//! servers: it evaluates each group on its own blocking thread when its slot comes, so a
+//! slow group never delays another.
 //!
 //! Behaviour follows Prometheus:
 //! - **Slots.** A group evaluates at `slot + k·interval`, where the slot is a hash of file
@@ -556,26 +557,11 @@ impl Manager {
         let inner = &self.inner;
         let _serial = inner.eval_lock.lock();
         let now = inner.opts.clock.now();
-        let (entries, removed) = {
-            let mut state = inner.state.lock();
-            let entries: Vec<Arc<Mutex<Entry>>> = state.groups.values().cloned().collect();
-            let (due, keep): (Vec<RemovedGroup>, Vec<RemovedGroup>) =
-                std::mem::take(&mut state.removed).into_iter().partition(|r| r.due <= now);
-            state.removed = keep;
-            (entries, due)
-        };
         let mut report = CycleReport::default();
-        for e in entries {
+        for e in self.entries() {
             inner.eval_entry(&mut e.lock(), now, &mut report);
         }
-        for r in removed {
-            let mut w = StorageWriter { storage: inner.opts.appendable.as_ref(), app: None };
-            for l in &r.series {
-                // Rejections are expected when a renamed rule now writes the series.
-                let _ = w.append(l, r.t, ember_exposition::STALE_NAN);
-            }
-            let _ = w.commit();
-        }
+        self.write_removed(now);
         report
     }
 
@@ -590,43 +576,109 @@ impl Manager {
         groups.chain(state.removed.iter().map(|r| r.due)).min()
     }
 
-    /// Evaluates on schedule until [`Manager::stop`]: each cycle runs on a blocking
-    /// thread (`spawn_blocking`), its alerts go to every sink, then the loop sleeps until
-    /// the next deadline (at most a minute; a reload wakes it).
+    /// Evaluates on schedule until [`Manager::stop`]. Each group runs on its own blocking
+    /// thread (`spawn_blocking`) when its slot comes, independently of the others, as
+    /// Prometheus runs one goroutine per group: a group whose queries take long delays only
+    /// itself (its later slots count as missed), never another group. When a group's
+    /// evaluation ends, its alerts go to every sink. Between slots the loop sleeps until the
+    /// next deadline (at most a minute; a reload or a finished evaluation wakes it). After
+    /// `stop`, `run` waits for the evaluations in flight and sends their alerts, so nothing
+    /// is written once it has returned.
     pub async fn run(&self) {
-        loop {
-            if self.inner.stopped.load(Ordering::SeqCst) {
-                return;
-            }
-            let me = self.clone();
-            let report = tokio::task::spawn_blocking(move || me.run_pending()).await.unwrap_or_default();
-            if !report.alerts.is_empty() {
-                for sink in &self.inner.opts.sinks {
-                    sink.send(report.alerts.clone()).await;
-                }
-            }
-            if self.inner.stopped.load(Ordering::SeqCst) {
-                return;
-            }
+        // Entries in flight, by address: a task may not have locked its entry yet when the
+        // loop comes round again.
+        let mut in_flight: std::collections::HashSet<usize> = std::collections::HashSet::new();
+        let mut running: tokio::task::JoinSet<(usize, CycleReport)> = tokio::task::JoinSet::new();
+        while !self.inner.stopped.load(Ordering::SeqCst) {
             let now = self.inner.opts.clock.now();
-            let wait = self.next_deadline().map_or(60_000, |t| (t - now).clamp(0, 60_000));
+            let mut next: Option<Timestamp> = None;
+            for e in self.entries() {
+                let key = Arc::as_ptr(&e) as usize;
+                if in_flight.contains(&key) {
+                    continue;
+                }
+                // A locked entry is being reloaded; the reload wakes the loop.
+                let Some(due) = e.try_lock().and_then(|g| g.group.as_ref().map(|_| g.next_eval)) else { continue };
+                if due > now {
+                    next = Some(next.map_or(due, |n: Timestamp| n.min(due)));
+                    continue;
+                }
+                in_flight.insert(key);
+                let me = self.clone();
+                running.spawn_blocking(move || {
+                    let mut report = CycleReport::default();
+                    let now = me.inner.opts.clock.now();
+                    me.inner.eval_entry(&mut e.lock(), now, &mut report);
+                    (key, report)
+                });
+            }
+            if let Some(due) = self.write_removed(now) {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+            let wait = next.map_or(60_000, |t| (t - now).clamp(0, 60_000));
             tokio::select! {
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok((key, report)) = done {
+                        in_flight.remove(&key);
+                        self.send(report.alerts).await;
+                    }
+                }
                 _ = self.inner.wake.notified() => {}
                 _ = tokio::time::sleep(StdDuration::from_millis(wait as u64)) => {}
             }
         }
-    }
-
-    /// Runs [`Manager::run`] until `shutdown` resolves.
-    pub async fn run_until(&self, shutdown: impl Future<Output = ()>) {
-        tokio::select! {
-            _ = self.run() => {}
-            _ = shutdown => self.stop(),
+        while let Some(done) = running.join_next().await {
+            if let Ok((_, report)) = done {
+                self.send(report.alerts).await;
+            }
         }
     }
 
-    /// Stops [`Manager::run`] after its current cycle, for good (a later `run` returns at
-    /// once). Pending staleness markers of removed groups are dropped, as Prometheus drops
+    /// Sends alerts to every sink.
+    async fn send(&self, alerts: Vec<PostableAlert>) {
+        if alerts.is_empty() {
+            return;
+        }
+        for sink in &self.inner.opts.sinks {
+            sink.send(alerts.clone()).await;
+        }
+    }
+
+    /// Writes the staleness markers of removed groups that are due at `now`; returns when
+    /// the next ones are due.
+    fn write_removed(&self, now: Timestamp) -> Option<Timestamp> {
+        let due = {
+            let mut state = self.inner.state.lock();
+            let (due, keep): (Vec<RemovedGroup>, Vec<RemovedGroup>) =
+                std::mem::take(&mut state.removed).into_iter().partition(|r| r.due <= now);
+            state.removed = keep;
+            due
+        };
+        for r in due {
+            let mut w = StorageWriter { storage: self.inner.opts.appendable.as_ref(), app: None };
+            for l in &r.series {
+                // Rejections are expected when a renamed rule now writes the series.
+                let _ = w.append(l, r.t, ember_exposition::STALE_NAN);
+            }
+            let _ = w.commit();
+        }
+        self.inner.state.lock().removed.iter().map(|r| r.due).min()
+    }
+
+    /// Runs [`Manager::run`] until `shutdown` resolves, then stops it and waits for the
+    /// evaluations in flight.
+    pub async fn run_until(&self, shutdown: impl Future<Output = ()>) {
+        let run = self.run();
+        tokio::pin!(run);
+        tokio::select! {
+            _ = &mut run => return,
+            _ = shutdown => self.stop(),
+        }
+        run.await;
+    }
+
+    /// Stops [`Manager::run`] for good: no evaluation starts any more, and `run` returns once
+    /// those in flight have finished (a later `run` returns at once). Pending staleness markers of removed groups are dropped, as Prometheus drops
     /// them on shutdown.
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
