@@ -1,9 +1,11 @@
 //! `/api/v1/query` and `/api/v1/query_range`: parameters, engine errors mapped to
 //! Prometheus's `errorType`s, and the result JSON.
 
+use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use ember_promql::engine::{CancelToken, Engine, EngineErrorKind, QueryKind, QueryResult, Value};
+use ember_promql::engine::{CancelToken, Engine, EngineErrorKind, EngineOptions, QueryKind, QueryResult, Value};
 use ember_tsdb::storage::Queryable;
 
 use super::api::{ApiError, ApiResult, ApiSuccess, ErrorType, push_labels};
@@ -20,6 +22,43 @@ pub struct QueryRequest {
     pub query: String,
     /// Instant or range.
     pub kind: QueryKind,
+    /// The `timeout` parameter: the query fails with `errorType` `timeout` when it has not
+    /// finished this long after the request arrived (waiting for a query slot included).
+    /// `--query.timeout` bounds evaluation either way.
+    pub timeout: Option<Duration>,
+}
+
+/// Reads the optional `timeout` parameter (float seconds or a Prometheus duration).
+/// Zero or negative values are accepted and time the query out at once, as in Prometheus.
+pub fn timeout_param(p: &Params) -> Result<Option<Duration>, ApiError> {
+    match p.get("timeout") {
+        None => Ok(None),
+        Some(s) => Ok(Some(Duration::from_millis(parse_duration("timeout", s)?.max(0) as u64))),
+    }
+}
+
+/// The error of a query that ran out of time in `phase` (`query queue`, `query
+/// execution`), worded as Prometheus words it.
+pub fn timeout_error(phase: &str) -> ApiError {
+    ApiError::new(ErrorType::Timeout, format!("query timed out in {phase}"))
+}
+
+/// The engine a query with `deadline` runs on: `base` itself when there is no deadline
+/// or `base`'s timeout ends first, otherwise a copy whose timeout ends at the deadline.
+/// Fails with a timeout when the deadline has passed already. (An [`Engine`] holds
+/// only options, so the copy is cheap.)
+pub fn engine_for(base: &Engine, deadline: Option<Instant>, now: Instant) -> Result<Cow<'_, Engine>, ApiError> {
+    let Some(deadline) = deadline else {
+        return Ok(Cow::Borrowed(base));
+    };
+    let left = deadline.saturating_duration_since(now);
+    if left.is_zero() {
+        return Err(timeout_error("query queue"));
+    }
+    match base.options().timeout {
+        Some(t) if t <= left => Ok(Cow::Borrowed(base)),
+        _ => Ok(Cow::Owned(Engine::new(EngineOptions { timeout: Some(left), ..base.options().clone() }))),
+    }
 }
 
 /// Reads an instant query's parameters; `now_ms` is the default time.
@@ -27,7 +66,8 @@ pub fn instant_request(p: &Params, now_ms: i64) -> Result<QueryRequest, ApiError
     let query =
         p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))?;
     let t = p.time_or("time", now_ms)?;
-    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Instant(t) })
+    let timeout = timeout_param(p)?;
+    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Instant(t), timeout })
 }
 
 /// Reads a range query's parameters, with Prometheus's checks and messages.
@@ -50,7 +90,8 @@ pub fn range_request(p: &Params) -> Result<QueryRequest, ApiError> {
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Range { start, end, step } })
+    let timeout = timeout_param(p)?;
+    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Range { start, end, step }, timeout })
 }
 
 /// Maps an engine error to the API's error type, as Prometheus does.

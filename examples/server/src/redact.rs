@@ -1,0 +1,262 @@
+//! Configuration text with its secrets hidden, as `/api/v1/status/config` and the
+//! embedded Alertmanager's `GET /api/v2/status` serve it.
+//!
+//! Prometheus and Alertmanager never show a secret they were configured with: they
+//! re-marshal the parsed configuration, and every field of their secret type prints as
+//! `<secret>` (a URL's password as `xxxxx`). File paths (`password_file`,
+//! `credentials_file`, `key_file`, …) stay visible.
+//!
+//! ## Design: redact the YAML tree by key, not the parsed structs
+//!
+//! The server's configuration types cover only what Ember acts on (sections such as
+//! `remote_write` or most service-discovery mechanisms are accepted and kept as text), so
+//! re-serialising them would drop whole sections. Instead the file is parsed into a
+//! generic YAML tree and every value under a secret key is replaced, wherever it sits:
+//! an `http_config` nested in a service-discovery block, an `oauth2` inside a
+//! `remote_write`, a receiver's `webhook_configs`. The rules are by key name, with the
+//! context where a name is secret only in some places (`key` inside `tls_config`; `url`
+//! inside `webhook_configs`; `api_url` inside `slack_configs`). Erring towards hiding, a
+//! key that merely looks secret (ends in `_password`, `_secret` or `_token`) is hidden
+//! too. Comments cannot carry a secret out, because the tree is printed anew. Maps
+//! whose keys are label names (`labels`, `external_labels`, `match`, …) are left as
+//! they are.
+//!
+//! ```
+//! use ember_server::redact::redact_secrets;
+//!
+//! let yaml = "scrape_configs:\n- job_name: a\n  basic_auth:\n    username: u\n    password: hunter2\n  \
+//!             tls_config:\n    key_file: /etc/k.pem\n";
+//! let out = redact_secrets(yaml).unwrap();
+//! assert!(!out.contains("hunter2"));
+//! assert!(out.contains("password: <secret>"));
+//! assert!(out.contains("key_file: /etc/k.pem"));
+//! ```
+
+use std::fmt;
+
+use serde_norway::Value;
+
+/// What a secret value prints as.
+pub const SECRET: &str = "<secret>";
+
+/// What the password of a URL's user information prints as (Go's `url.Redacted`).
+pub const URL_PASSWORD: &str = "xxxxx";
+
+/// Why configuration text could not be redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedactError {
+    /// What went wrong.
+    pub kind: RedactErrorKind,
+}
+
+/// The kinds of [`RedactError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedactErrorKind {
+    /// The text is not YAML (the parser's message, with its position).
+    Parse(String),
+    /// The redacted tree could not be printed.
+    Print(String),
+}
+
+impl fmt::Display for RedactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            RedactErrorKind::Parse(m) => write!(f, "redacting secrets: {m}"),
+            RedactErrorKind::Print(m) => write!(f, "printing the redacted configuration: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RedactError {}
+
+/// Keys whose value is secret wherever they appear (Prometheus's and Alertmanager's
+/// `<secret>` fields).
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "credentials",
+    "bearer_token",
+    "client_secret",
+    "client_certificate_key",
+    "secret_key",
+    "token",
+    "token_id",
+    "auth_token",
+    "application_secret",
+    "application_credential_secret",
+    "consumer_key",
+    "key_passphrase",
+    "certificate_password",
+    "api_key",
+    "routing_key",
+    "service_key",
+    "user_key",
+    "slack_api_url",
+    "secrets",
+    "proxy_connect_header",
+];
+
+/// Name endings that mark a secret (`smtp_auth_password`, `wechat_api_secret`,
+/// `telegram_bot_token`, `victorops_api_key`, `mattermost_webhook_url`, …).
+const SECRET_SUFFIXES: &[&str] = &["password", "_secret", "_token", "_token_id", "_api_key", "webhook_url"];
+
+/// (parent key, key) pairs secret only in that place.
+const SECRET_IN: &[(&str, &str)] =
+    &[("tls_config", "key"), ("webhook_configs", "url"), ("webhook_outputs", "url"), ("slack_configs", "api_url")];
+
+/// Maps whose keys are label names, not configuration fields.
+const LABEL_MAPS: &[&str] = &[
+    "labels",
+    "external_labels",
+    "match",
+    "match_re",
+    "source_match",
+    "source_match_re",
+    "target_match",
+    "target_match_re",
+];
+
+/// Whether the value of `key`, inside a mapping that is the value of `parent`, is secret.
+fn is_secret(key: &str, parent: Option<&str>) -> bool {
+    if key.ends_with("_file") || key.ends_with("_files") {
+        return false;
+    }
+    SECRET_KEYS.contains(&key)
+        || SECRET_SUFFIXES.iter().any(|s| key.ends_with(s))
+        || parent.is_some_and(|p| SECRET_IN.contains(&(p, key)))
+}
+
+/// Whether `key` holds a URL whose user information should lose its password.
+fn is_url_key(key: &str) -> bool {
+    matches!(key, "url" | "urls" | "server" | "servers" | "endpoint" | "api_server") || key.ends_with("_url")
+}
+
+/// Returns `text` (a `prometheus.yml` or an `alertmanager.yml`) printed anew with every
+/// secret value replaced by [`SECRET`] and every URL password by [`URL_PASSWORD`].
+/// Empty text stays empty.
+pub fn redact_secrets(text: &str) -> Result<String, RedactError> {
+    let mut tree: Value =
+        serde_norway::from_str(text).map_err(|e| RedactError { kind: RedactErrorKind::Parse(e.to_string()) })?;
+    if tree.is_null() {
+        return Ok(String::new());
+    }
+    walk(&mut tree, None);
+    serde_norway::to_string(&tree).map_err(|e| RedactError { kind: RedactErrorKind::Print(e.to_string()) })
+}
+
+fn walk(v: &mut Value, parent: Option<&str>) {
+    match v {
+        Value::Mapping(m) => {
+            for (k, val) in m.iter_mut() {
+                let Some(key) = k.as_str() else {
+                    walk(val, None);
+                    continue;
+                };
+                if LABEL_MAPS.contains(&key) {
+                    continue;
+                }
+                if is_secret(key, parent) {
+                    hide(val);
+                } else {
+                    if is_url_key(key) {
+                        hide_url_passwords(val);
+                    }
+                    walk(val, Some(key));
+                }
+            }
+        }
+        // List items belong to the key that holds the list (`webhook_configs: [{url: …}]`).
+        Value::Sequence(s) => s.iter_mut().for_each(|x| walk(x, parent)),
+        Value::Tagged(t) => walk(&mut t.value, parent),
+        _ => {}
+    }
+}
+
+/// Replaces every scalar under `v` (keeping the shape of lists and maps); null and the
+/// empty string are left alone, as Prometheus prints an unset secret as nothing.
+fn hide(v: &mut Value) {
+    match v {
+        Value::Null => {}
+        Value::String(s) if s.is_empty() => {}
+        Value::Sequence(s) => s.iter_mut().for_each(hide),
+        Value::Mapping(m) => m.values_mut().for_each(hide),
+        Value::Tagged(t) => hide(&mut t.value),
+        _ => *v = Value::String(SECRET.to_owned()),
+    }
+}
+
+fn hide_url_passwords(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let Some(r) = redact_url_password(s) {
+                *s = r;
+            }
+        }
+        Value::Sequence(s) => s.iter_mut().for_each(hide_url_passwords),
+        Value::Tagged(t) => hide_url_passwords(&mut t.value),
+        _ => {}
+    }
+}
+
+/// `scheme://user:pass@host/…` → `scheme://user:xxxxx@host/…`; `None` when `s` is not a
+/// URL with a password.
+fn redact_url_password(s: &str) -> Option<String> {
+    let (scheme, rest) = s.split_once("://")?;
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return None;
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let at = authority.rfind('@')?;
+    let colon = authority[..at].find(':')?;
+    let start = scheme.len() + 3;
+    Some(format!("{}{URL_PASSWORD}{}", &s[..start + colon + 1], &s[start + at..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(input: &str, want: &str) {
+        assert_eq!(redact_secrets(input).unwrap(), want);
+    }
+
+    #[test]
+    fn secrets_by_key_and_context() {
+        check("password: p\npassword_file: /f\n", "password: <secret>\npassword_file: /f\n");
+        check("tls_config:\n  key: k\n  key_file: /k\n", "tls_config:\n  key: <secret>\n  key_file: /k\n");
+        check("key: not-tls\n", "key: not-tls\n");
+        check("webhook_configs:\n- url: http://h/x\n", "webhook_configs:\n- url: <secret>\n");
+        check("pagerduty_configs:\n- url: http://h/x\n", "pagerduty_configs:\n- url: http://h/x\n");
+        check("slack_configs:\n- api_url: http://s\n", "slack_configs:\n- api_url: <secret>\n");
+        check("global:\n  smtp_auth_password: x\n", "global:\n  smtp_auth_password: <secret>\n");
+        check(
+            "http_headers:\n  X:\n    values: [a]\n    secrets: [b, c]\n",
+            "http_headers:\n  X:\n    values:\n    - a\n    secrets:\n    - <secret>\n    - <secret>\n",
+        );
+        check("proxy_connect_header:\n  A: [x]\n", "proxy_connect_header:\n  A:\n  - <secret>\n");
+        check("labels:\n  password: shown\n", "labels:\n  password: shown\n");
+        check("password: ''\n", "password: ''\n");
+        check("token: 12345\n", "token: <secret>\n");
+        check("", "");
+    }
+
+    #[test]
+    fn url_passwords() {
+        assert_eq!(redact_url_password("http://u:p@h:1/x@y").as_deref(), Some("http://u:xxxxx@h:1/x@y"));
+        assert_eq!(redact_url_password("https://u@h/"), None);
+        assert_eq!(redact_url_password("http://h/a:b@c"), None);
+        assert_eq!(redact_url_password("(.*)://a:b@c"), None);
+        check("url: http://u:p@h/\n", "url: http://u:xxxxx@h/\n");
+        check("regex: http://u:p@h/\n", "regex: http://u:p@h/\n");
+    }
+
+    #[test]
+    fn comments_and_anchors_do_not_leak() {
+        let out = redact_secrets("# password: c0mment\nbasic_auth:\n  password: &p anch0r\nother:\n  password: *p\n")
+            .unwrap();
+        assert!(!out.contains("c0mment") && !out.contains("anch0r"), "{out}");
+    }
+}
