@@ -21,6 +21,18 @@
 //! The referenced file is read and validated together with this one (at start, on
 //! reload and by `ember check config`): a bad `alertmanager.yml` fails the whole load,
 //! naming that file and the line of the problem.
+//!
+//! ## External Alertmanagers
+//!
+//! Each `alerting.alertmanagers` entry takes `static_configs`, `scheme`, `path_prefix`,
+//! `timeout`, `api_version` (`v2`) and the `<http_config>` settings inline (`basic_auth`,
+//! `authorization`, `tls_config`, `http_headers`, proxy settings). A reload rebuilds the
+//! sets; alerts still queued go to the new ones ([`crate::notifier`]).
+//!
+//! ## Secrets
+//!
+//! [`ServerConfig::source`] and [`EmbeddedAlertmanagerConfig::source`] hold the files as
+//! read, secrets included; the API serves only the `redacted` text ([`crate::redact`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

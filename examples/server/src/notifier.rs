@@ -232,3 +232,102 @@ impl AlertSink for Notifier {
         Box::pin(std::future::ready(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use axum::http::{HeaderMap, Uri};
+    use ember_exposition::labels;
+
+    use super::*;
+    use crate::config::StaticTargets;
+
+    fn am(targets: &[&str]) -> AlertmanagerConfig {
+        AlertmanagerConfig {
+            scheme: "http".into(),
+            static_configs: vec![StaticTargets {
+                targets: targets.iter().map(|t| t.to_string()).collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sets_are_checked_and_their_urls_built() {
+        let mut c = am(&["a:9093", "b:9093"]);
+        c.path_prefix = "am/".into();
+        let set = AlertmanagerSet::new(&c).unwrap();
+        assert_eq!(set.urls(), ["http://a:9093/am/api/v2/alerts", "http://b:9093/am/api/v2/alerts"]);
+        assert_eq!(set.timeout, DEFAULT_TIMEOUT);
+        c.timeout = Some("2s".into());
+        assert_eq!(AlertmanagerSet::new(&c).unwrap().timeout, Duration::from_secs(2));
+        for (edit, want) in [
+            (
+                &(|c: &mut AlertmanagerConfig| c.api_version = Some("v1".into())) as &dyn Fn(&mut AlertmanagerConfig),
+                "api_version",
+            ),
+            (&|c: &mut AlertmanagerConfig| c.scheme = "ftp".into(), "scheme"),
+            (&|c: &mut AlertmanagerConfig| c.timeout = Some("soon".into()), "timeout"),
+            (&|c: &mut AlertmanagerConfig| c.timeout = Some("0s".into()), "timeout"),
+        ] {
+            let mut c = am(&["a:9093"]);
+            edit(&mut c);
+            let e = AlertmanagerSet::new(&c).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    type Received = Arc<parking_lot::Mutex<Vec<(String, Option<String>, String)>>>;
+
+    /// An Alertmanager stand-in on 127.0.0.1 keeping (path, authorization, body) of each POST.
+    async fn receiver() -> (String, Received) {
+        let got = Received::default();
+        let app = axum::Router::new()
+            .fallback(|State(got): State<Received>, uri: Uri, headers: HeaderMap, body: String| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                got.lock().push((uri.path().to_owned(), auth, body));
+            })
+            .with_state(got.clone());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        (addr, got)
+    }
+
+    fn alert(name: &str) -> PostableAlert {
+        PostableAlert { labels: labels! {"alertname" => name}, ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn queued_alerts_go_to_the_sets_in_force_when_sent() {
+        let ((a, got_a), (b, got_b)) = (receiver().await, receiver().await);
+        let n = Notifier::new(vec![AlertmanagerSet::new(&am(&[&a])).unwrap()]);
+        n.enqueue(vec![alert("one")]);
+        assert!(n.flush().await.is_empty());
+        assert_eq!(got_a.lock().len(), 1);
+        // Queued before the reload, sent after it: the new set gets it, with its credentials.
+        n.enqueue(vec![alert("two")]);
+        let mut c = am(&[&b]);
+        c.path_prefix = "/prefix".into();
+        c.authorization =
+            Some(ember_discovery::config::Authorization { credentials: Some("tok".into()), ..Default::default() });
+        n.apply(vec![AlertmanagerSet::new(&c).unwrap()]);
+        assert_eq!(n.active(), [format!("http://{b}/prefix/api/v2/alerts")]);
+        assert_eq!(n.queue_len(), 1);
+        assert!(n.flush().await.is_empty());
+        assert_eq!(got_a.lock().len(), 1, "nothing more to the old set");
+        let got = got_b.lock().clone();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].0.as_str(), got[0].1.as_deref()), ("/prefix/api/v2/alerts", Some("Bearer tok")));
+        assert!(got[0].2.contains(r#""alertname":"two""#), "{}", got[0].2);
+        assert_eq!(n.stats(), (2, 0, 0));
+        // With no Alertmanagers configured, alerts are dropped (as Prometheus does).
+        n.apply(Vec::new());
+        n.enqueue(vec![alert("three")]);
+        n.flush().await;
+        assert_eq!((n.queue_len(), n.stats().1), (0, 1));
+    }
+}

@@ -243,6 +243,99 @@ mod tests {
         check("", "");
     }
 
+    /// Every `<secret>` field of Prometheus's and Alertmanager's configuration documents
+    /// (`../shared/specs`), each holding a value containing `S3CR3T`, beside file paths
+    /// that must stay.
+    #[test]
+    fn every_documented_secret_is_hidden() {
+        let prometheus = r#"
+scrape_configs:
+- job_name: k
+  kubernetes_sd_configs:
+  - role: pod
+    api_server: https://k8s:S3CR3T-k8s-url@k8s:6443
+    basic_auth: {username: u, password: S3CR3T-k8s}
+    tls_config: {key: S3CR3T-k8s-key, key_file: /k8s.key}
+  consul_sd_configs:
+  - {server: 'c:8500', token: S3CR3T-consul, password: S3CR3T-consul-pw}
+  ec2_sd_configs: [{secret_key: S3CR3T-ec2, access_key: AK}]
+  azure_sd_configs: [{client_secret: S3CR3T-azure}]
+  marathon_sd_configs: [{auth_token: S3CR3T-marathon, auth_token_file: /m}]
+  openstack_sd_configs: [{password: S3CR3T-os, application_credential_secret: S3CR3T-os2}]
+  ovhcloud_sd_configs: [{application_secret: S3CR3T-ovh, consumer_key: S3CR3T-ovh2}]
+  http_sd_configs:
+  - url: http://h/sd
+    oauth2: {client_id: i, client_secret: S3CR3T-oauth, client_certificate_key: S3CR3T-jwt,
+             client_secret_file: /oauth, tls_config: {key: S3CR3T-oauth-tls}}
+    proxy_connect_header: {Proxy-Authorization: [S3CR3T-proxy]}
+    http_headers: {X-A: {values: [shown-header], secrets: [S3CR3T-header], files: [/h]}}
+  authorization: {type: Bearer, credentials: S3CR3T-bearer, credentials_file: /c}
+  bearer_token: S3CR3T-old-bearer
+remote_write:
+- url: http://h/w
+  sigv4: {secret_key: S3CR3T-sigv4}
+  azuread: {oauth: {client_secret: S3CR3T-azuread}}
+  tls_config: {key_passphrase: S3CR3T-pass}
+"#;
+        let alertmanager = r#"
+global:
+  smtp_auth_password: S3CR3T-smtp
+  smtp_auth_secret: S3CR3T-smtp2
+  smtp_auth_password_file: /smtp
+  slack_api_url: https://hooks/S3CR3T-slack-global
+  slack_app_token: S3CR3T-slack-app
+  victorops_api_key: S3CR3T-vo-global
+  opsgenie_api_key: S3CR3T-og-global
+  rocketchat_token: S3CR3T-rc
+  rocketchat_token_id: S3CR3T-rc-id
+  wechat_api_secret: S3CR3T-wechat-global
+  telegram_bot_token: S3CR3T-tg-global
+  mattermost_webhook_url: https://mm/S3CR3T-mm-global
+receivers:
+- name: all
+  discord_configs: [{webhook_url: https://d/S3CR3T-discord}]
+  email_configs: [{auth_password: S3CR3T-email, auth_secret: S3CR3T-email2, auth_password_file: /e}]
+  mattermost_configs: [{webhook_url: https://mm/S3CR3T-mm}]
+  msteams_configs: [{webhook_url: https://t/S3CR3T-teams}]
+  msteamsv2_configs: [{webhook_url: https://t/S3CR3T-teams2}]
+  opsgenie_configs: [{api_key: S3CR3T-og, api_url: https://og/}]
+  pagerduty_configs: [{routing_key: S3CR3T-pd, url: https://pd/enqueue}, {service_key: S3CR3T-pd1}]
+  pushover_configs: [{user_key: S3CR3T-po, token: S3CR3T-po2, url: https://shown}]
+  rocketchat_configs: [{token: S3CR3T-rc3, token_id: S3CR3T-rc4}]
+  slack_configs: [{api_url: https://hooks/S3CR3T-slack, app_token: S3CR3T-slack2, api_url_file: /s}]
+  sns_configs: [{sigv4: {secret_key: S3CR3T-sns}}]
+  telegram_configs: [{bot_token: S3CR3T-tg, bot_token_file: /tg}]
+  victorops_configs: [{api_key: S3CR3T-vo}]
+  webhook_configs:
+  - url: https://hook/S3CR3T-webhook
+    http_config: {basic_auth: {password: S3CR3T-webhook-basic}}
+  incidentio_configs: [{url: https://inc/shown, alert_source_token: S3CR3T-inc}]
+  wechat_configs: [{api_secret: S3CR3T-wechat}]
+  webex_configs: [{http_config: {authorization: {credentials: S3CR3T-webex}}}]
+inhibit_rules:
+- source_match: {token: shown-label-value}
+"#;
+        for (text, visible) in [
+            (prometheus, &["/k8s.key", "/oauth", "/m", "shown-header", "- /h", "/c", "access_key: AK"][..]),
+            (alertmanager, &["/smtp", "/e", "/s", "/tg", "https://pd/enqueue", "https://shown", "shown-label-value"]),
+        ] {
+            let out = redact_secrets(text).unwrap();
+            assert!(
+                !out.contains("S3CR3T"),
+                "{}",
+                out.lines().filter(|l| l.contains("S3CR3T")).collect::<Vec<_>>().join("\n")
+            );
+            assert_eq!(
+                out.matches(SECRET).count() + out.matches(URL_PASSWORD).count(),
+                text.matches("S3CR3T").count(),
+                "{out}"
+            );
+            for v in visible {
+                assert!(out.contains(v), "{v} hidden: {out}");
+            }
+        }
+    }
+
     #[test]
     fn url_passwords() {
         assert_eq!(redact_url_password("http://u:p@h:1/x@y").as_deref(), Some("http://u:xxxxx@h:1/x@y"));

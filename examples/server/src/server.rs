@@ -351,7 +351,8 @@ async fn query_range(State(app): Shared, method: Method, RawQuery(q): RawQuery, 
 }
 
 /// Evaluates off the async threads, within the concurrency limit; a client that goes
-/// away cancels its query.
+/// away cancels its query. The request's `timeout` runs from its arrival (waiting for a
+/// slot included, as in Prometheus); evaluation also stops at `--query.timeout`.
 async fn run_query(app: Arc<App>, req: crate::web::query::QueryRequest) -> ApiResult {
     use crate::web::query::{engine_for, timeout_error};
     let arrived = std::time::Instant::now();

@@ -233,6 +233,40 @@ mod tests {
     }
 
     #[test]
+    fn timeout_parameter() {
+        let t = |q: &str| instant_request(&Params::new(Some(q), None), 0).map(|r| r.timeout);
+        assert_eq!(t("query=up"), Ok(None));
+        assert_eq!(t("query=up&timeout=1ms"), Ok(Some(Duration::from_millis(1))));
+        assert_eq!(t("query=up&timeout=1.5"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(t("query=up&timeout=-3"), Ok(Some(Duration::ZERO)));
+        let r = range_request(&Params::new(Some("query=up&start=0&end=1&step=1"), Some("timeout=2m"))).unwrap();
+        assert_eq!(r.timeout, Some(Duration::from_secs(120)));
+        let e = t("query=up&timeout=1x").unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorType::BadData, r#"invalid parameter "timeout": cannot parse "1x" to a valid duration"#)
+        );
+    }
+
+    #[test]
+    fn the_earlier_deadline_wins() {
+        let base = Engine::new(EngineOptions { timeout: Some(Duration::from_secs(120)), ..Default::default() });
+        let now = Instant::now();
+        let timeout = |d: Option<Instant>| engine_for(&base, d, now).map(|e| e.options().timeout);
+        assert_eq!(timeout(None), Ok(Some(Duration::from_secs(120))));
+        assert_eq!(timeout(Some(now + Duration::from_secs(5))), Ok(Some(Duration::from_secs(5))));
+        assert_eq!(timeout(Some(now + Duration::from_secs(600))), Ok(Some(Duration::from_secs(120))));
+        let e = timeout(Some(now)).unwrap_err();
+        assert_eq!((e.kind, e.message.as_str()), (ErrorType::Timeout, "query timed out in query queue"));
+        // The engine's own timeout error maps to 503 timeout.
+        let (st, c) = (storage(), CancelToken::new());
+        let tiny = Engine::new(EngineOptions { timeout: Some(Duration::from_nanos(1)), ..Default::default() });
+        let req = range_request(&Params::new(Some("query=sum(up)&start=0&end=10000&step=1"), None)).unwrap();
+        let e = run(&tiny, &st, &req, &c).unwrap_err();
+        assert_eq!((e.kind, e.kind.status().as_u16()), (ErrorType::Timeout, 503), "{e}");
+    }
+
+    #[test]
     fn bad_requests() {
         let (e, st, c) = (Engine::default(), storage(), CancelToken::new());
         let err = instant_request(&Params::new(Some("time=1"), None), 0).unwrap_err();
