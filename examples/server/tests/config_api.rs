@@ -259,6 +259,7 @@ fn reload_replaces_external_alertmanagers() {
     assert_eq!(code, 200, "{body}");
     let want = format!("http://{}/am/api/v2/alerts", second.addr());
     assert_eq!(alertmanagers(&s.addr), vec![want.clone()]);
+    assert!(get(&s.addr, "/metrics").1.contains("\nprometheus_notifications_alertmanagers_discovered 1.0\n"));
 
     let got = || second.take().into_iter().flat_map(|b| b.as_array().cloned().unwrap_or_default()).collect::<Vec<_>>();
     let mut alerts = Vec::new();
