@@ -178,8 +178,9 @@ pub struct EmbeddedAlertmanagerConfig {
 impl EmbeddedAlertmanagerConfig {
     /// Reads and validates `path`; errors name the file and, where known, the line.
     pub fn load(path: &Path) -> Result<EmbeddedAlertmanagerConfig, ConfigFileError> {
-        let err = |message: String| ConfigFileError { file: path.to_path_buf(), message };
-        let source = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ConfigFileError { file: path.to_path_buf(), message: e.to_string() })?;
+        let err = |message: String| ConfigFileError { file: path.to_path_buf(), message: scrub(&source, &message) };
         let config = ember_alerting::dispatch::Config::from_yaml(&source).map_err(|e| err(e.to_string()))?;
         let redacted = crate::redact::redact_secrets(&source).map_err(|e| err(e.to_string()))?;
         Ok(EmbeddedAlertmanagerConfig { path: path.to_path_buf(), source, redacted, config: Arc::new(config) })
@@ -218,7 +219,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// Parses configuration text; `base_dir` resolves relative paths.
     pub fn parse(file: &Path, text: &str, base_dir: &Path) -> Result<ServerConfig, ConfigFileError> {
-        let err = |message: String| ConfigFileError { file: file.to_path_buf(), message };
+        let err = |message: String| ConfigFileError { file: file.to_path_buf(), message: scrub(text, &message) };
         let mut scrape = ScrapeConfig::from_yaml(text).map_err(|e| err(e.to_string()))?;
         scrape.resolve_paths(base_dir);
         let other: OtherSections = if text.trim().is_empty() {
@@ -281,6 +282,12 @@ impl ServerConfig {
     }
 }
 
+/// A parser's message about `text`, without the secret values `text` holds (section
+/// parsers quote offending values, which may be a secret such as a webhook URL).
+fn scrub(text: &str, message: &str) -> String {
+    crate::redact::scrub(message, &crate::redact::secret_values(text))
+}
+
 /// `*` matches any run of bytes, `?` one byte.
 fn wildcard_match(pat: &[u8], s: &[u8]) -> bool {
     match (pat.first(), s.first()) {
@@ -330,6 +337,21 @@ mod tests {
         assert_eq!(err.file, am, "{err}");
         let none = ServerConfig::parse(Path::new("p.yml"), "alerting: {}\n", dir.path()).unwrap();
         assert!(none.embedded_alertmanager.is_none());
+    }
+
+    #[test]
+    fn errors_do_not_quote_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let am = dir.path().join("am.yml");
+        std::fs::write(
+            &am,
+            "route:\n  receiver: r\nreceivers:\n- name: r\n  webhook_configs:\n  - url: ftp://h/t0ps3cret\n",
+        )
+        .unwrap();
+        let y = "alerting:\n  alertmanager_config_file: am.yml\n";
+        let err = ServerConfig::parse(Path::new("p.yml"), y, dir.path()).unwrap_err();
+        assert!(err.message.contains("webhook_configs[0].url") && err.message.contains("<secret>"), "{err}");
+        assert!(!err.message.contains("t0ps3cret"), "{err}");
     }
 
     #[test]

@@ -100,7 +100,12 @@ pub fn build_sets(config: &ServerConfig) -> Result<Vec<AlertmanagerSet>, String>
         .alertmanagers
         .iter()
         .enumerate()
-        .map(|(i, c)| AlertmanagerSet::new(c).map_err(|e| format!("alerting.alertmanagers[{i}]: {e}")))
+        .map(|(i, c)| {
+            AlertmanagerSet::new(c).map_err(|e| {
+                let e = crate::redact::scrub(&e, &crate::redact::secret_values(&config.source));
+                format!("alerting.alertmanagers[{i}]: {e}")
+            })
+        })
         .collect()
 }
 

@@ -140,67 +140,105 @@ pub fn redact_secrets(text: &str) -> Result<String, RedactError> {
     if tree.is_null() {
         return Ok(String::new());
     }
-    walk(&mut tree, None);
+    walk(&mut tree, None, &mut Vec::new());
     serde_norway::to_string(&tree).map_err(|e| RedactError { kind: RedactErrorKind::Print(e.to_string()) })
 }
 
-fn walk(v: &mut Value, parent: Option<&str>) {
+/// The secret values [`redact_secrets`] would hide in `text` (nothing when it is not YAML).
+pub fn secret_values(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(mut tree) = serde_norway::from_str::<Value>(text) {
+        walk(&mut tree, None, &mut found);
+    }
+    found
+}
+
+/// The shortest secret [`scrub`] replaces: shorter ones would mangle the message more than
+/// they reveal.
+pub const MIN_SCRUBBED_LEN: usize = 4;
+
+/// `message` (say, a parser's error about a bad file) with every occurrence of one of
+/// `secrets` (as [`secret_values`] finds them, at least [`MIN_SCRUBBED_LEN`] bytes long)
+/// replaced by [`SECRET`], longest first.
+pub fn scrub(message: &str, secrets: &[String]) -> String {
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= MIN_SCRUBBED_LEN).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = message.to_owned();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), SECRET);
+        }
+    }
+    out
+}
+
+/// Hides the secrets under `v`, a value of `parent`; the originals go to `found`.
+fn walk(v: &mut Value, parent: Option<&str>, found: &mut Vec<String>) {
     match v {
         Value::Mapping(m) => {
             for (k, val) in m.iter_mut() {
                 let Some(key) = k.as_str() else {
-                    walk(val, None);
+                    walk(val, None, found);
                     continue;
                 };
                 if LABEL_MAPS.contains(&key) {
                     continue;
                 }
                 if is_secret(key, parent) {
-                    hide(val);
+                    hide(val, found);
                 } else {
                     if is_url_key(key) {
-                        hide_url_passwords(val);
+                        hide_url_passwords(val, found);
                     }
-                    walk(val, Some(key));
+                    walk(val, Some(key), found);
                 }
             }
         }
         // List items belong to the key that holds the list (`webhook_configs: [{url: …}]`).
-        Value::Sequence(s) => s.iter_mut().for_each(|x| walk(x, parent)),
-        Value::Tagged(t) => walk(&mut t.value, parent),
+        Value::Sequence(s) => s.iter_mut().for_each(|x| walk(x, parent, found)),
+        Value::Tagged(t) => walk(&mut t.value, parent, found),
         _ => {}
     }
 }
 
 /// Replaces every scalar under `v` (keeping the shape of lists and maps); null and the
 /// empty string are left alone, as Prometheus prints an unset secret as nothing.
-fn hide(v: &mut Value) {
+fn hide(v: &mut Value, found: &mut Vec<String>) {
     match v {
         Value::Null => {}
         Value::String(s) if s.is_empty() => {}
-        Value::Sequence(s) => s.iter_mut().for_each(hide),
-        Value::Mapping(m) => m.values_mut().for_each(hide),
-        Value::Tagged(t) => hide(&mut t.value),
-        _ => *v = Value::String(SECRET.to_owned()),
+        Value::Sequence(s) => s.iter_mut().for_each(|x| hide(x, found)),
+        Value::Mapping(m) => m.values_mut().for_each(|x| hide(x, found)),
+        Value::Tagged(t) => hide(&mut t.value, found),
+        _ => {
+            let old = std::mem::replace(v, Value::String(SECRET.to_owned()));
+            match old {
+                Value::String(s) => found.push(s),
+                Value::Number(n) => found.push(n.to_string()),
+                Value::Bool(b) => found.push(b.to_string()),
+                _ => {}
+            }
+        }
     }
 }
 
-fn hide_url_passwords(v: &mut Value) {
+fn hide_url_passwords(v: &mut Value, found: &mut Vec<String>) {
     match v {
         Value::String(s) => {
-            if let Some(r) = redact_url_password(s) {
+            if let Some((r, password)) = redact_url_password(s) {
+                found.push(password);
                 *s = r;
             }
         }
-        Value::Sequence(s) => s.iter_mut().for_each(hide_url_passwords),
-        Value::Tagged(t) => hide_url_passwords(&mut t.value),
+        Value::Sequence(s) => s.iter_mut().for_each(|x| hide_url_passwords(x, found)),
+        Value::Tagged(t) => hide_url_passwords(&mut t.value, found),
         _ => {}
     }
 }
 
-/// `scheme://user:pass@host/…` → `scheme://user:xxxxx@host/…`; `None` when `s` is not a
-/// URL with a password.
-fn redact_url_password(s: &str) -> Option<String> {
+/// `scheme://user:pass@host/…` → (`scheme://user:xxxxx@host/…`, `pass`); `None` when `s`
+/// is not a URL with a password.
+fn redact_url_password(s: &str) -> Option<(String, String)> {
     let (scheme, rest) = s.split_once("://")?;
     let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
@@ -211,7 +249,8 @@ fn redact_url_password(s: &str) -> Option<String> {
     let at = authority.rfind('@')?;
     let colon = authority[..at].find(':')?;
     let start = scheme.len() + 3;
-    Some(format!("{}{URL_PASSWORD}{}", &s[..start + colon + 1], &s[start + at..]))
+    let redacted = format!("{}{URL_PASSWORD}{}", &s[..start + colon + 1], &s[start + at..]);
+    Some((redacted, s[start + colon + 1..start + at].to_owned()))
 }
 
 #[cfg(test)]
@@ -338,12 +377,27 @@ inhibit_rules:
 
     #[test]
     fn url_passwords() {
-        assert_eq!(redact_url_password("http://u:p@h:1/x@y").as_deref(), Some("http://u:xxxxx@h:1/x@y"));
+        assert_eq!(
+            redact_url_password("http://u:p@h:1/x@y"),
+            Some(("http://u:xxxxx@h:1/x@y".to_owned(), "p".to_owned()))
+        );
         assert_eq!(redact_url_password("https://u@h/"), None);
         assert_eq!(redact_url_password("http://h/a:b@c"), None);
         assert_eq!(redact_url_password("(.*)://a:b@c"), None);
         check("url: http://u:p@h/\n", "url: http://u:xxxxx@h/\n");
         check("regex: http://u:p@h/\n", "regex: http://u:p@h/\n");
+    }
+
+    #[test]
+    fn messages_are_scrubbed_of_the_secrets_found() {
+        let text = "basic_auth: {password: hunter22}\nremote_write: [{url: 'http://u:pa55word@h/'}]\ntoken: abc\n";
+        let found = secret_values(text);
+        assert_eq!(found, ["hunter22", "pa55word", "abc"]);
+        assert_eq!(
+            scrub("bad value hunter22 in http://u:pa55word@h/ (abc)", &found),
+            "bad value <secret> in http://u:<secret>@h/ (abc)"
+        );
+        assert!(secret_values("a: [").is_empty());
     }
 
     #[test]
