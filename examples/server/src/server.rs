@@ -785,10 +785,14 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
         if let Some(e) = embedded {
             e.stop().await;
         }
-        // Alerts of the last evaluations still go out (Prometheus drains its queue on shutdown).
+        // Alerts of the last evaluations still go out (Prometheus drains its queue on
+        // shutdown), within a bound: an unreachable Alertmanager does not hold the exit.
         let _ = stop_notifier.send(true);
-        let _ = notifier_task.await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), app.notifier.flush()).await;
+        let drain = async {
+            let _ = notifier_task.await;
+            app.notifier.flush().await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
         let scraping = app.scraping.lock().take();
         if let Some(s) = scraping {
             drop(s.discovery);
