@@ -21,12 +21,26 @@
 //! The referenced file is read and validated together with this one (at start, on
 //! reload and by `ember check config`): a bad `alertmanager.yml` fails the whole load,
 //! naming that file and the line of the problem.
+//!
+//! ## External Alertmanagers
+//!
+//! Each `alerting.alertmanagers` entry takes `static_configs`, `scheme`, `path_prefix`,
+//! `timeout`, `api_version` (`v2`) and the `<http_config>` settings inline (`basic_auth`,
+//! `authorization`, `tls_config`, `http_headers`, proxy settings). A reload rebuilds the
+//! sets; alerts still queued go to the new ones ([`crate::notifier`]).
+//!
+//! ## Secrets
+//!
+//! [`ServerConfig::source`] and [`EmbeddedAlertmanagerConfig::source`] hold the files as
+//! read, secrets included; the API serves only the `redacted` text ([`crate::redact`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ember_discovery::config::Config as ScrapeConfig;
+use ember_discovery::config::{
+    Authorization, BasicAuth, Config as ScrapeConfig, HeaderValues, HttpClientConfig, TlsConfig,
+};
 use serde::Deserialize;
 
 /// A configuration problem, naming the file.
@@ -65,6 +79,55 @@ pub struct AlertmanagerConfig {
     /// Static targets.
     #[serde(default)]
     pub static_configs: Vec<StaticTargets>,
+    /// `basic_auth` (an `<http_config>` setting, inline as in Prometheus).
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// `authorization`.
+    #[serde(default)]
+    pub authorization: Option<Authorization>,
+    /// `tls_config`.
+    #[serde(default)]
+    pub tls_config: Option<TlsConfig>,
+    /// `follow_redirects` (default true).
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
+    /// `enable_http2` (default true).
+    #[serde(default)]
+    pub enable_http2: Option<bool>,
+    /// `proxy_url`.
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    /// `no_proxy`.
+    #[serde(default)]
+    pub no_proxy: Option<String>,
+    /// `proxy_from_environment`.
+    #[serde(default)]
+    pub proxy_from_environment: Option<bool>,
+    /// `proxy_connect_header`.
+    #[serde(default)]
+    pub proxy_connect_header: std::collections::BTreeMap<String, Vec<String>>,
+    /// `http_headers`.
+    #[serde(default)]
+    pub http_headers: std::collections::BTreeMap<String, HeaderValues>,
+}
+
+impl AlertmanagerConfig {
+    /// The `<http_config>` settings of this set, for the HTTP client.
+    pub fn http_client_config(&self) -> HttpClientConfig {
+        let d = HttpClientConfig::default();
+        HttpClientConfig {
+            basic_auth: self.basic_auth.clone(),
+            authorization: self.authorization.clone(),
+            follow_redirects: self.follow_redirects.unwrap_or(d.follow_redirects),
+            enable_http2: self.enable_http2.unwrap_or(d.enable_http2),
+            tls_config: self.tls_config.clone().unwrap_or_default(),
+            proxy_url: self.proxy_url.clone(),
+            no_proxy: self.no_proxy.clone(),
+            proxy_from_environment: self.proxy_from_environment.unwrap_or(d.proxy_from_environment),
+            proxy_connect_header: self.proxy_connect_header.clone(),
+            http_headers: self.http_headers.clone(),
+        }
+    }
 }
 
 fn default_scheme() -> String {
@@ -104,8 +167,10 @@ pub struct AlertingSection {
 pub struct EmbeddedAlertmanagerConfig {
     /// The file, resolved against the configuration file's directory.
     pub path: PathBuf,
-    /// Its text, for `GET /api/v2/status`.
+    /// Its text as read, secrets included: never serve it.
     pub source: String,
+    /// Its text with secrets hidden ([`crate::redact`]), for `GET /api/v2/status`.
+    pub redacted: String,
     /// The parsed and validated configuration.
     pub config: Arc<ember_alerting::dispatch::Config>,
 }
@@ -113,10 +178,12 @@ pub struct EmbeddedAlertmanagerConfig {
 impl EmbeddedAlertmanagerConfig {
     /// Reads and validates `path`; errors name the file and, where known, the line.
     pub fn load(path: &Path) -> Result<EmbeddedAlertmanagerConfig, ConfigFileError> {
-        let err = |message: String| ConfigFileError { file: path.to_path_buf(), message };
-        let source = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ConfigFileError { file: path.to_path_buf(), message: e.to_string() })?;
+        let err = |message: String| ConfigFileError { file: path.to_path_buf(), message: scrub(&source, &message) };
         let config = ember_alerting::dispatch::Config::from_yaml(&source).map_err(|e| err(e.to_string()))?;
-        Ok(EmbeddedAlertmanagerConfig { path: path.to_path_buf(), source, config: Arc::new(config) })
+        let redacted = crate::redact::redact_secrets(&source).map_err(|e| err(e.to_string()))?;
+        Ok(EmbeddedAlertmanagerConfig { path: path.to_path_buf(), source, redacted, config: Arc::new(config) })
     }
 }
 
@@ -141,8 +208,10 @@ pub struct ServerConfig {
     pub alerting: AlertingSection,
     /// The directory relative paths resolve against.
     pub base_dir: PathBuf,
-    /// The file's text, for `/api/v1/status/config`.
+    /// The file's text as read, secrets included: never serve it.
     pub source: String,
+    /// The file's text with secrets hidden ([`crate::redact`]), for `/api/v1/status/config`.
+    pub redacted: String,
     /// The embedded dispatcher's configuration, when `alerting.alertmanager_config_file` is set.
     pub embedded_alertmanager: Option<EmbeddedAlertmanagerConfig>,
 }
@@ -150,7 +219,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// Parses configuration text; `base_dir` resolves relative paths.
     pub fn parse(file: &Path, text: &str, base_dir: &Path) -> Result<ServerConfig, ConfigFileError> {
-        let err = |message: String| ConfigFileError { file: file.to_path_buf(), message };
+        let err = |message: String| ConfigFileError { file: file.to_path_buf(), message: scrub(text, &message) };
         let mut scrape = ScrapeConfig::from_yaml(text).map_err(|e| err(e.to_string()))?;
         scrape.resolve_paths(base_dir);
         let other: OtherSections = if text.trim().is_empty() {
@@ -158,6 +227,7 @@ impl ServerConfig {
         } else {
             serde_norway::from_str(text).map_err(|e| err(e.to_string()))?
         };
+        let redacted = crate::redact::redact_secrets(text).map_err(|e| err(e.to_string()))?;
         let embedded_alertmanager = match &other.alerting.alertmanager_config_file {
             Some(f) if f.trim().is_empty() => {
                 return Err(err("alerting.alertmanager_config_file: must not be empty".into()));
@@ -171,6 +241,7 @@ impl ServerConfig {
             alerting: other.alerting,
             base_dir: base_dir.to_path_buf(),
             source: text.to_owned(),
+            redacted,
             embedded_alertmanager,
         })
     }
@@ -209,6 +280,12 @@ impl ServerConfig {
         out.dedup();
         Ok(out)
     }
+}
+
+/// A parser's message about `text`, without the secret values `text` holds (section
+/// parsers quote offending values, which may be a secret such as a webhook URL).
+fn scrub(text: &str, message: &str) -> String {
+    crate::redact::scrub(message, &crate::redact::secret_values(text))
 }
 
 /// `*` matches any run of bytes, `?` one byte.
@@ -260,6 +337,21 @@ mod tests {
         assert_eq!(err.file, am, "{err}");
         let none = ServerConfig::parse(Path::new("p.yml"), "alerting: {}\n", dir.path()).unwrap();
         assert!(none.embedded_alertmanager.is_none());
+    }
+
+    #[test]
+    fn errors_do_not_quote_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let am = dir.path().join("am.yml");
+        std::fs::write(
+            &am,
+            "route:\n  receiver: r\nreceivers:\n- name: r\n  webhook_configs:\n  - url: ftp://h/t0ps3cret\n",
+        )
+        .unwrap();
+        let y = "alerting:\n  alertmanager_config_file: am.yml\n";
+        let err = ServerConfig::parse(Path::new("p.yml"), y, dir.path()).unwrap_err();
+        assert!(err.message.contains("webhook_configs[0].url") && err.message.contains("<secret>"), "{err}");
+        assert!(!err.message.contains("t0ps3cret"), "{err}");
     }
 
     #[test]

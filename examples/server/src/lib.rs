@@ -29,6 +29,8 @@
 pub mod cli;
 pub mod config;
 pub mod embedded;
+pub mod notifier;
+pub mod redact;
 pub mod server;
 pub mod telemetry;
 pub mod web;

@@ -96,8 +96,8 @@ pub struct App {
     pub appendable: Arc<dyn Appendable>,
     /// The rule manager (recording and alerting rules).
     pub rules: ember_alerting::rules::manager::Manager,
-    /// The queue to external Alertmanagers, when configured.
-    pub notifier: Option<Arc<ember_alerting::dispatch::AlertmanagerNotifier>>,
+    /// The queue to the external Alertmanagers of `alerting.alertmanagers` (rebuilt on reload).
+    pub notifier: Arc<crate::notifier::Notifier>,
     /// The embedded dispatcher, while `alerting.alertmanager_config_file` is set.
     pub alertmanager: crate::embedded::Slot,
     /// The URL the server is reached at (links in alerts and notifications).
@@ -127,23 +127,25 @@ impl App {
         self.alertmanager.read().clone()
     }
 
-    /// Loads the configuration file again (with the `alertmanager.yml` it names) and
-    /// restarts discovery and scraping with it; on failure the old configuration keeps
-    /// running.
+    /// Loads the configuration file again (with the `alertmanager.yml` it names),
+    /// restarts discovery and scraping and replaces the external Alertmanagers; on failure
+    /// the old configuration keeps running.
     pub async fn reload(&self) -> Result<(), String> {
         let Some(file) = &self.opts.config_file else {
             return Ok(());
         };
         let loaded = ServerConfig::load(std::path::Path::new(file)).map_err(|e| e.to_string()).and_then(|c| {
+            let alertmanagers = crate::notifier::build_sets(&c)?;
             let patterns = rule_patterns(&c);
             self.rules.load(&patterns).map_err(|e| e.to_string())?;
-            Scraping::start(&c, self.appendable.clone()).map(|s| (c, s))
+            Scraping::start(&c, self.appendable.clone()).map(|s| (c, s, alertmanagers))
         });
         match loaded {
-            Ok((c, scraping)) => {
+            Ok((c, scraping, alertmanagers)) => {
                 if let Some(old) = self.scraping.lock().replace(scraping) {
                     old.stop_in_background();
                 }
+                self.notifier.apply(alertmanagers);
                 let tsdb = std::path::Path::new(&self.opts.tsdb_path);
                 let am = c.embedded_alertmanager.as_ref();
                 if let Err(e) = crate::embedded::apply(&self.alertmanager, am, tsdb, &self.external_url).await {
@@ -176,10 +178,7 @@ fn build_rules(
     engine: &ember_promql::engine::Engine,
     external_url: String,
     embedded: crate::embedded::Slot,
-) -> Result<
-    (ember_alerting::rules::manager::Manager, Option<Arc<ember_alerting::dispatch::AlertmanagerNotifier>>),
-    String,
-> {
+) -> Result<(ember_alerting::rules::manager::Manager, Arc<crate::notifier::Notifier>), String> {
     use ember_alerting::rules::eval::engine_query_fn;
     use ember_alerting::rules::manager::ManagerBuilder;
     let queryable: Arc<dyn Queryable> = Arc::new(db.clone());
@@ -204,26 +203,8 @@ fn build_rules(
     .external_url(external_url)
     .alert_relabel(relabel)
     .sink(Arc::new(crate::embedded::EmbeddedSink::new(embedded)));
-    let urls: Vec<String> = config
-        .alerting
-        .alertmanagers
-        .iter()
-        .flat_map(|am| {
-            am.static_configs.iter().flat_map(move |sc| {
-                sc.targets.iter().map(move |t| format!("{}://{}{}", am.scheme, t, am.path_prefix.trim_end_matches('/')))
-            })
-        })
-        .collect();
-    let notifier = if urls.is_empty() {
-        None
-    } else {
-        let n = Arc::new(ember_alerting::dispatch::AlertmanagerNotifier::new(
-            urls,
-            Arc::new(ember_alerting::dispatch::HttpTransport),
-        ));
-        b = b.sink(n.clone());
-        Some(n)
-    };
+    let notifier = Arc::new(crate::notifier::Notifier::new(crate::notifier::build_sets(config)?));
+    b = b.sink(notifier.clone());
     let m = b.build();
     m.load(&rule_patterns(config)).map_err(|e| e.to_string())?;
     Ok((m, notifier))
@@ -287,6 +268,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/rules", get(rules))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alertmanagers", get(alertmanagers))
         .route("/api/v1/admin/tsdb/delete_series", post(delete_series).put(delete_series))
         .route("/api/v1/admin/tsdb/snapshot", post(snapshot).put(snapshot))
         .merge(api_ext::routes())
@@ -369,19 +351,27 @@ async fn query_range(State(app): Shared, method: Method, RawQuery(q): RawQuery, 
 }
 
 /// Evaluates off the async threads, within the concurrency limit; a client that goes
-/// away cancels its query.
+/// away cancels its query. The request's `timeout` runs from its arrival (waiting for a
+/// slot included, as in Prometheus); evaluation also stops at `--query.timeout`.
 async fn run_query(app: Arc<App>, req: crate::web::query::QueryRequest) -> ApiResult {
-    let _slot = app
-        .query_slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::new(ErrorType::Unavailable, "server is shutting down"))?;
+    use crate::web::query::{engine_for, timeout_error};
+    let arrived = std::time::Instant::now();
+    let deadline = req.timeout.map(|t| arrived + t);
+    let acquire = app.query_slots.clone().acquire_owned();
+    let slot = match deadline {
+        Some(d) => tokio::time::timeout_at(d.into(), acquire).await.map_err(|_| timeout_error("query queue"))?,
+        None => acquire.await,
+    };
+    let _slot = slot.map_err(|_| ApiError::new(ErrorType::Unavailable, "server is shutting down"))?;
     let cancel = ember_promql::engine::CancelToken::new();
     let guard = CancelOnDrop(cancel.clone());
     let started = std::time::Instant::now();
     let timer = app.clone();
-    let res = blocking(move || crate::web::query::run(&app.engine, &app.storage, &req, &cancel)).await;
+    let res = blocking(move || {
+        let engine = engine_for(&app.engine, deadline, std::time::Instant::now())?;
+        crate::web::query::run(&engine, &app.storage, &req, &cancel)
+    })
+    .await;
     timer.query_duration.observe(started.elapsed().as_secs_f64());
     std::mem::forget(guard);
     res
@@ -494,7 +484,7 @@ async fn flags(State(app): Shared) -> ApiResult {
 
 async fn status_config(State(app): Shared) -> ApiResult {
     let mut d = String::from("{\"yaml\":");
-    push_str(&mut d, &app.config().source);
+    push_str(&mut d, &app.config().redacted);
     d.push('}');
     Ok(ApiSuccess::new(d))
 }
@@ -598,6 +588,20 @@ async fn rules(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
 
 async fn alerts(State(app): Shared) -> ApiResult {
     Ok(ApiSuccess::new(crate::web::rules::alerts_json(&app.rules.alerts())))
+}
+
+async fn alertmanagers(State(app): Shared) -> ApiResult {
+    let mut d = String::from("{\"activeAlertmanagers\":[");
+    for (i, url) in app.notifier.active().iter().enumerate() {
+        if i > 0 {
+            d.push(',');
+        }
+        d.push_str("{\"url\":");
+        push_str(&mut d, url);
+        d.push('}');
+    }
+    d.push_str("],\"droppedAlertmanagers\":[]}");
+    Ok(ApiSuccess::new(d))
 }
 
 async fn targets(State(app): Shared, RawQuery(q): RawQuery) -> ApiResult {
@@ -747,17 +751,16 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
             .await?;
         let rules = app.rules.clone();
         let rules_task = tokio::spawn(async move { rules.run().await });
-        let notifier_task = app.notifier.clone().map(|n| {
-            let stop = app.clone();
+        let (stop_notifier, mut notifier_stopped) = tokio::sync::watch::channel(false);
+        let notifier_task = {
+            let n = app.notifier.clone();
             tokio::spawn(async move {
                 n.run(async move {
-                    while stop.ready.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
+                    let _ = notifier_stopped.wait_for(|stopped| *stopped).await;
                 })
                 .await
             })
-        });
+        };
         app.ready.store(true, Ordering::Relaxed);
         let reload_app = app.clone();
         tokio::spawn(async move {
@@ -782,9 +785,14 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
         if let Some(e) = embedded {
             e.stop().await;
         }
-        if let Some(t) = notifier_task {
-            let _ = t.await;
-        }
+        // Alerts of the last evaluations still go out (Prometheus drains its queue on
+        // shutdown), within a bound: an unreachable Alertmanager does not hold the exit.
+        let _ = stop_notifier.send(true);
+        let drain = async {
+            let _ = notifier_task.await;
+            app.notifier.flush().await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
         let scraping = app.scraping.lock().take();
         if let Some(s) = scraping {
             drop(s.discovery);

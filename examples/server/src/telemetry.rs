@@ -115,6 +115,30 @@ impl Collector for ServerCollector {
                 G,
                 if app.last_reload_ok.load(Ordering::Relaxed) { 1.0 } else { 0.0 },
             ),
+            family(
+                "prometheus_notifications_alertmanagers_discovered",
+                "The number of alertmanagers discovered and active.",
+                G,
+                app.notifier.active().len() as f64,
+            ),
+            family(
+                "prometheus_notifications_queue_length",
+                "The number of alert notifications in the queue.",
+                G,
+                app.notifier.queue_len() as f64,
+            ),
+            family(
+                "prometheus_notifications_queue_capacity",
+                "The capacity of the alert notifications queue.",
+                G,
+                crate::notifier::QUEUE_CAPACITY as f64,
+            ),
+            family(
+                "prometheus_notifications_dropped",
+                "Total number of alerts dropped due to errors when sending to Alertmanager.",
+                C,
+                app.notifier.stats().1 as f64,
+            ),
         ];
         if let Some(e) = app.embedded_alertmanager() {
             out.extend(alertmanager_families(&e));

@@ -37,6 +37,12 @@ pub fn config(files: &[String], out: &mut dyn Write) -> i32 {
         let _ = writeln!(out, "Checking {f}");
         match ServerConfig::load(Path::new(f)) {
             Ok(cfg) => {
+                if let Err(e) = crate::notifier::build_sets(&cfg) {
+                    failed = true;
+                    let _ = writeln!(out, "  FAILED: {f}: {e}");
+                    let _ = writeln!(out);
+                    continue;
+                }
                 let rule_files = match cfg.rule_file_paths() {
                     Ok(p) => p,
                     Err(e) => {

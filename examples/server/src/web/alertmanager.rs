@@ -636,7 +636,7 @@ async fn post_silences(State(app): Shared, body: String) -> AmResult {
 async fn get_status(State(app): Shared) -> AmResult {
     let e = embedded(&app)?;
     let mut out = String::from("{\"cluster\":{\"peers\":[],\"status\":\"disabled\"},\"config\":{\"original\":");
-    push_str(&mut out, &e.config.read().source);
+    push_str(&mut out, &e.config.read().redacted);
     out.push_str("},\"uptime\":");
     let started = jiff::Timestamp::try_from(e.started).map(|t| t.as_millisecond()).unwrap_or(0);
     push_str(&mut out, &api_time(started));

@@ -1,9 +1,11 @@
 //! `/api/v1/query` and `/api/v1/query_range`: parameters, engine errors mapped to
 //! Prometheus's `errorType`s, and the result JSON.
 
+use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use ember_promql::engine::{CancelToken, Engine, EngineErrorKind, QueryKind, QueryResult, Value};
+use ember_promql::engine::{CancelToken, Engine, EngineErrorKind, EngineOptions, QueryKind, QueryResult, Value};
 use ember_tsdb::storage::Queryable;
 
 use super::api::{ApiError, ApiResult, ApiSuccess, ErrorType, push_labels};
@@ -20,6 +22,43 @@ pub struct QueryRequest {
     pub query: String,
     /// Instant or range.
     pub kind: QueryKind,
+    /// The `timeout` parameter: the query fails with `errorType` `timeout` when it has not
+    /// finished this long after the request arrived (waiting for a query slot included).
+    /// `--query.timeout` bounds evaluation either way.
+    pub timeout: Option<Duration>,
+}
+
+/// Reads the optional `timeout` parameter (float seconds or a Prometheus duration).
+/// Zero or negative values are accepted and time the query out at once, as in Prometheus.
+pub fn timeout_param(p: &Params) -> Result<Option<Duration>, ApiError> {
+    match p.get("timeout") {
+        None => Ok(None),
+        Some(s) => Ok(Some(Duration::from_millis(parse_duration("timeout", s)?.max(0) as u64))),
+    }
+}
+
+/// The error of a query that ran out of time in `phase` (`query queue`, `query
+/// execution`), worded as Prometheus words it.
+pub fn timeout_error(phase: &str) -> ApiError {
+    ApiError::new(ErrorType::Timeout, format!("query timed out in {phase}"))
+}
+
+/// The engine a query with `deadline` runs on: `base` itself when there is no deadline
+/// or `base`'s timeout ends first, otherwise a copy whose timeout ends at the deadline.
+/// Fails with a timeout when the deadline has passed already. (An [`Engine`] holds
+/// only options, so the copy is cheap.)
+pub fn engine_for(base: &Engine, deadline: Option<Instant>, now: Instant) -> Result<Cow<'_, Engine>, ApiError> {
+    let Some(deadline) = deadline else {
+        return Ok(Cow::Borrowed(base));
+    };
+    let left = deadline.saturating_duration_since(now);
+    if left.is_zero() {
+        return Err(timeout_error("query queue"));
+    }
+    match base.options().timeout {
+        Some(t) if t <= left => Ok(Cow::Borrowed(base)),
+        _ => Ok(Cow::Owned(Engine::new(EngineOptions { timeout: Some(left), ..base.options().clone() }))),
+    }
 }
 
 /// Reads an instant query's parameters; `now_ms` is the default time.
@@ -27,7 +66,8 @@ pub fn instant_request(p: &Params, now_ms: i64) -> Result<QueryRequest, ApiError
     let query =
         p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))?;
     let t = p.time_or("time", now_ms)?;
-    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Instant(t) })
+    let timeout = timeout_param(p)?;
+    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Instant(t), timeout })
 }
 
 /// Reads a range query's parameters, with Prometheus's checks and messages.
@@ -50,7 +90,8 @@ pub fn range_request(p: &Params) -> Result<QueryRequest, ApiError> {
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Range { start, end, step } })
+    let timeout = timeout_param(p)?;
+    Ok(QueryRequest { query: query.to_owned(), kind: QueryKind::Range { start, end, step }, timeout })
 }
 
 /// Maps an engine error to the API's error type, as Prometheus does.
@@ -189,6 +230,40 @@ mod tests {
         let req = instant_request(&Params::new(Some("query=rate(up[1m])&time=60"), None), 0).unwrap();
         let b = body(run(&e, &st, &req, &c));
         assert!(b.contains("metric might not be a counter"), "{b}");
+    }
+
+    #[test]
+    fn timeout_parameter() {
+        let t = |q: &str| instant_request(&Params::new(Some(q), None), 0).map(|r| r.timeout);
+        assert_eq!(t("query=up"), Ok(None));
+        assert_eq!(t("query=up&timeout=1ms"), Ok(Some(Duration::from_millis(1))));
+        assert_eq!(t("query=up&timeout=1.5"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(t("query=up&timeout=-3"), Ok(Some(Duration::ZERO)));
+        let r = range_request(&Params::new(Some("query=up&start=0&end=1&step=1"), Some("timeout=2m"))).unwrap();
+        assert_eq!(r.timeout, Some(Duration::from_secs(120)));
+        let e = t("query=up&timeout=1x").unwrap_err();
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorType::BadData, r#"invalid parameter "timeout": cannot parse "1x" to a valid duration"#)
+        );
+    }
+
+    #[test]
+    fn the_earlier_deadline_wins() {
+        let base = Engine::new(EngineOptions { timeout: Some(Duration::from_secs(120)), ..Default::default() });
+        let now = Instant::now();
+        let timeout = |d: Option<Instant>| engine_for(&base, d, now).map(|e| e.options().timeout);
+        assert_eq!(timeout(None), Ok(Some(Duration::from_secs(120))));
+        assert_eq!(timeout(Some(now + Duration::from_secs(5))), Ok(Some(Duration::from_secs(5))));
+        assert_eq!(timeout(Some(now + Duration::from_secs(600))), Ok(Some(Duration::from_secs(120))));
+        let e = timeout(Some(now)).unwrap_err();
+        assert_eq!((e.kind, e.message.as_str()), (ErrorType::Timeout, "query timed out in query queue"));
+        // The engine's own timeout error maps to 503 timeout.
+        let (st, c) = (storage(), CancelToken::new());
+        let tiny = Engine::new(EngineOptions { timeout: Some(Duration::from_nanos(1)), ..Default::default() });
+        let req = range_request(&Params::new(Some("query=sum(up)&start=0&end=10000&step=1"), None)).unwrap();
+        let e = run(&tiny, &st, &req, &c).unwrap_err();
+        assert_eq!((e.kind, e.kind.status().as_u16()), (ErrorType::Timeout, 503), "{e}");
     }
 
     #[test]

@@ -154,11 +154,13 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
-/// A webhook receiver on 127.0.0.1 answering 200 and keeping the JSON bodies it gets.
+/// A webhook receiver on 127.0.0.1 answering 200 and keeping the JSON bodies it gets
+/// (and each request's head: request line and headers).
 #[derive(Clone)]
 pub struct Webhook {
     pub url: String,
     bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl Webhook {
@@ -166,13 +168,15 @@ impl Webhook {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", l.local_addr().unwrap());
         let bodies = Arc::new(Mutex::new(Vec::new()));
-        let b = bodies.clone();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (b, h) = (bodies.clone(), heads.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(mut c) = conn else { return };
                 let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut buf = Vec::new();
                 let mut tmp = [0u8; 8192];
+                let mut req_head = String::new();
                 let body = loop {
                     let Ok(n) = c.read(&mut tmp) else { break None };
                     if n == 0 {
@@ -180,7 +184,8 @@ impl Webhook {
                     }
                     buf.extend_from_slice(&tmp[..n]);
                     let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
-                    let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                    req_head = String::from_utf8_lossy(&buf[..i]).into_owned();
+                    let head = req_head.to_ascii_lowercase();
                     let len: usize = head
                         .lines()
                         .find_map(|l| l.strip_prefix("content-length:"))
@@ -191,6 +196,7 @@ impl Webhook {
                     }
                 };
                 if let Some(body) = body {
+                    h.lock().unwrap().push(req_head);
                     if let Ok(v) = serde_json::from_slice(&body) {
                         b.lock().unwrap().push(v);
                     }
@@ -198,7 +204,18 @@ impl Webhook {
                 }
             }
         });
-        Webhook { url, bodies }
+        Webhook { url, bodies, heads }
+    }
+
+    /// `host:port` of the listener.
+    pub fn addr(&self) -> &str {
+        let rest = self.url.strip_prefix("http://").unwrap();
+        &rest[..rest.find('/').unwrap()]
+    }
+
+    /// The heads (request line and headers) of the requests received so far, emptying the list.
+    pub fn take_heads(&self) -> Vec<String> {
+        std::mem::take(&mut *self.heads.lock().unwrap())
     }
 
     /// The bodies received so far, emptying the list.
