@@ -573,3 +573,63 @@ async fn a_slow_group_does_not_delay_the_others() {
     // `run` returned only after the slow evaluation in flight had finished.
     assert!(slow.last_evaluation.is_some() && slow.evaluation_time >= Duration::from_secs(4), "{slow:?}");
 }
+
+/// A reload re-applies the global settings, as Prometheus does: groups without their own
+/// interval take the new `evaluation_interval`, alerts get the new external labels and
+/// relabeling; an invalid file changes neither rules nor settings.
+#[test]
+fn reload_applies_new_settings_all_or_nothing() {
+    use ember_alerting::rules::manager::Settings;
+    let dir = tmpdir("settings");
+    let f = write(
+        &dir,
+        "r.yml",
+        "groups:\n- name: inherits\n  rules:\n  - alert: Up\n    expr: up > 0\n\
+         - name: own\n  interval: 30s\n  rules:\n  - record: x\n    expr: up\n",
+    );
+    let st = MemStorage::new();
+    let clock = ManualClock::new(T0);
+    let m = manager(&st, &clock).external_labels(labels! {"cluster" => "eu"}).build();
+    m.load(&[&f]).unwrap();
+    let interval = |name: &str| m.rule_groups().into_iter().find(|g| g.name == name).unwrap().interval_ms;
+    assert_eq!((interval("inherits"), interval("own")), (M, 30_000));
+
+    let keep_a = Relabel::new(RelabelConfig {
+        source_labels: vec!["instance".into()],
+        regex: "a".into(),
+        action: RelabelAction::Keep,
+        ..Default::default()
+    })
+    .unwrap();
+    let settings = Settings {
+        evaluation_interval: Duration::from_secs(20),
+        query_offset: Duration::from_secs(0),
+        external_labels: labels! {"cluster" => "us"},
+        alert_relabel: vec![keep_a],
+    };
+    let r = m.reload(&[&f], settings.clone()).unwrap();
+    assert_eq!((r.changed, r.unchanged), (1, 1), "only the group inheriting the interval changed");
+    assert_eq!((interval("inherits"), interval("own")), (20_000, 30_000));
+
+    // An invalid file: nothing changes, the new settings included.
+    let bad = write(&dir, "bad.yml", "groups:\n- name: b\n  rules:\n  - record: y\n    expr: 'up +'\n");
+    let other = Settings { evaluation_interval: Duration::from_secs(5), ..settings };
+    assert!(m.reload(&[&f, &bad], other).is_err());
+    assert_eq!((interval("inherits"), m.settings().evaluation_interval), (20_000, Duration::from_secs(20)));
+
+    // Alerts carry the new external labels and pass the new relabeling.
+    let up = |inst: &str, v: f64| (labels! {"__name__" => "up", "instance" => inst}, clock_now(&clock), v);
+    put(&st, &[up("a", 1.0), up("b", 1.0)]);
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let t = m.next_deadline().unwrap();
+        put(&st, &[(labels! {"__name__" => "up", "instance" => "a"}, t, 1.0)]);
+        put(&st, &[(labels! {"__name__" => "up", "instance" => "b"}, t, 1.0)]);
+        sent.extend(step(&m, &clock).alerts);
+    }
+    assert!(!sent.is_empty(), "the alert fires");
+    assert!(
+        sent.iter().all(|a| a.labels == labels! {"alertname" => "Up", "cluster" => "us", "instance" => "a"}),
+        "{sent:?}"
+    );
+}

@@ -201,6 +201,47 @@ pub struct ManagerBuilder {
     check: Arc<ExprChecker>,
 }
 
+/// What a configuration reload may change ([`Manager::reload`]): Prometheus re-applies
+/// `global.evaluation_interval`, `global.rule_query_offset`, `global.external_labels` and
+/// `alerting.alert_relabel_configs` on every reload.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The interval of groups that set none.
+    pub evaluation_interval: StdDuration,
+    /// The query offset of groups that set none.
+    pub query_offset: StdDuration,
+    /// Labels added to alerts that lack them, and `$externalLabels` in templates.
+    pub external_labels: Labels,
+    /// `alert_relabel_configs`, run on alerts before they are sent.
+    pub alert_relabel: Vec<Relabel>,
+}
+
+/// The settings in force, with the template environment derived from them.
+struct Live {
+    interval_ms: i64,
+    query_offset_ms: i64,
+    external_labels: Labels,
+    relabel: Vec<Relabel>,
+    env: RuleEnv,
+}
+
+impl Live {
+    fn new(b: &ManagerBuilder, s: Settings) -> Live {
+        let env = RuleEnv {
+            query: Some(b.query.clone()),
+            external_labels: s.external_labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
+            external_url: b.external_url.clone(),
+        };
+        Live {
+            interval_ms: ms(s.evaluation_interval).max(1),
+            query_offset_ms: ms(s.query_offset),
+            external_labels: s.external_labels,
+            relabel: s.alert_relabel,
+            env,
+        }
+    }
+}
+
 fn ms(d: StdDuration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -296,15 +337,17 @@ impl ManagerBuilder {
 
     /// The manager, with no rules loaded yet.
     pub fn build(self) -> Manager {
-        let env = RuleEnv {
-            query: Some(self.query.clone()),
-            external_labels: self.external_labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(),
-            external_url: self.external_url.clone(),
+        let settings = Settings {
+            evaluation_interval: StdDuration::from_millis(self.interval_ms.max(1) as u64),
+            query_offset: StdDuration::from_millis(self.query_offset_ms.max(0) as u64),
+            external_labels: self.external_labels.clone(),
+            alert_relabel: self.relabel.clone(),
         };
+        let live = Live::new(&self, settings);
         Manager {
             inner: Arc::new(Inner {
+                live: parking_lot::RwLock::new(Arc::new(live)),
                 opts: self,
-                env,
                 state: Mutex::new(State::default()),
                 eval_lock: Mutex::new(()),
                 wake: tokio::sync::Notify::new(),
@@ -328,7 +371,8 @@ impl fmt::Debug for Manager {
 
 struct Inner {
     opts: ManagerBuilder,
-    env: RuleEnv,
+    /// The reloadable settings ([`Manager::reload`]).
+    live: parking_lot::RwLock<Arc<Live>>,
     state: Mutex<State>,
     /// Serialises evaluation cycles.
     eval_lock: Mutex<()>,
@@ -391,14 +435,14 @@ fn query_escape(s: &str) -> String {
 }
 
 impl Inner {
-    fn to_postable(&self, a: &Alert, expr: &str) -> Option<PostableAlert> {
+    fn to_postable(&self, live: &Live, a: &Alert, expr: &str) -> Option<PostableAlert> {
         let mut lb = a.labels.builder();
-        for l in &self.opts.external_labels {
+        for l in &live.external_labels {
             if lb.get(&l.name).is_none_or(str::is_empty) {
                 lb.set(l.name.as_str(), l.value.as_str());
             }
         }
-        if !self.opts.relabel.is_empty() && !process_builder(&mut lb, &self.opts.relabel) {
+        if !live.relabel.is_empty() && !process_builder(&mut lb, &live.relabel) {
             return None;
         }
         let labels = lb.into_labels();
@@ -426,13 +470,14 @@ impl Inner {
         e.iterations_missed += missed as u64;
         e.next_eval = ts + interval;
         let mut w = StorageWriter { storage: self.opts.appendable.as_ref(), app: None };
-        let out = group.eval_into(&self.env, ts, now, &mut w, Some(self.opts.resend_delay_ms));
+        let live = self.live.read().clone();
+        let out = group.eval_into(&live.env, ts, now, &mut w, Some(self.opts.resend_delay_ms));
         e.evaluations += 1;
         report.groups_evaluated += 1;
         report.samples += out.samples;
         report.errors.extend(out.errors);
         for batch in &out.alerts {
-            report.alerts.extend(batch.alerts.iter().filter_map(|a| self.to_postable(a, &batch.expr)));
+            report.alerts.extend(batch.alerts.iter().filter_map(|a| self.to_postable(&live, a, &batch.expr)));
         }
         // Prometheus restores after the second evaluation, so recording rules the alerts
         // depend on have caught up.
@@ -456,6 +501,38 @@ impl Manager {
     /// groups keep running and changed ones keep the state of their remaining rules.
     /// Any invalid file fails the whole load and leaves the running rules as they were.
     pub fn load<S: AsRef<str>>(&self, patterns: &[S]) -> Result<LoadReport, ManagerError> {
+        let (groups, files) = self.read(patterns)?;
+        let mut report = self.apply_with(groups, None);
+        report.files = files;
+        Ok(report)
+    }
+
+    /// Like [`load`](Self::load), with new [`Settings`] in force from then on (groups that
+    /// inherit a changed interval or offset count as changed). All or nothing: with any
+    /// invalid file, neither the rules nor the settings change.
+    pub fn reload<S: AsRef<str>>(&self, patterns: &[S], settings: Settings) -> Result<LoadReport, ManagerError> {
+        let (groups, files) = self.read(patterns)?;
+        let live = Live::new(&self.inner.opts, settings);
+        let mut report = self.apply_with(groups, Some(live));
+        report.files = files;
+        Ok(report)
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Settings {
+        let live = self.inner.live.read();
+        Settings {
+            evaluation_interval: StdDuration::from_millis(live.interval_ms as u64),
+            query_offset: StdDuration::from_millis(live.query_offset_ms.max(0) as u64),
+            external_labels: live.external_labels.clone(),
+            alert_relabel: live.relabel.clone(),
+        }
+    }
+
+    /// Reads and checks the rule files matching `patterns`: the groups by file, and how many
+    /// files.
+    #[allow(clippy::type_complexity)]
+    fn read<S: AsRef<str>>(&self, patterns: &[S]) -> Result<(Vec<(String, RuleGroup)>, usize), ManagerError> {
         let mut paths: Vec<PathBuf> = Vec::new();
         for p in patterns {
             let p = p.as_ref();
@@ -478,26 +555,37 @@ impl Manager {
         if !errors.is_empty() {
             return Err(ManagerError { kind: ManagerErrorKind::RuleFiles(errors) });
         }
-        let mut report = self.apply(groups);
-        report.files = paths.len();
-        Ok(report)
+        Ok((groups, paths.len()))
     }
 
     /// Replaces the configured groups with `groups` (file name, group), as [`Manager::load`]
     /// does after reading the files. For hosts that keep rules elsewhere than in files.
     pub fn apply(&self, groups: Vec<(String, RuleGroup)>) -> LoadReport {
+        self.apply_with(groups, None)
+    }
+
+    /// [`apply`](Self::apply), switching to `live` settings (if given) at the same moment.
+    fn apply_with(&self, groups: Vec<(String, RuleGroup)>, live: Option<Live>) -> LoadReport {
         let inner = &self.inner;
         let now = inner.opts.clock.now();
         let mut state = inner.state.lock();
+        let live = match live {
+            Some(l) => {
+                let l = Arc::new(l);
+                *inner.live.write() = l.clone();
+                l
+            }
+            None => inner.live.read().clone(),
+        };
         let first = !state.loaded;
         state.loaded = true;
         let mut old = std::mem::take(&mut state.groups);
         let mut report = LoadReport::default();
         for (file, src) in groups {
             let key = (file.clone(), src.name.clone());
-            let mut group = Group::from_file(&file, &src, inner.opts.interval_ms);
+            let mut group = Group::from_file(&file, &src, live.interval_ms);
             if src.query_offset.is_none() {
-                group.query_offset_ms = inner.opts.query_offset_ms;
+                group.query_offset_ms = live.query_offset_ms;
             }
             report.groups += 1;
             report.rules += group.rules.len();

@@ -53,6 +53,15 @@ struct ServerFlags {
     /// The most queries evaluated at once.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     max_concurrency: usize,
+    /// The least time between two sends of a firing alert to Alertmanager.
+    #[arg(long = "rules.alert.resend-delay", default_value = "1m")]
+    alert_resend_delay: String,
+    /// How long an outage may last for alerts' `for` state to be restored after it.
+    #[arg(long = "rules.alert.for-outage-tolerance", default_value = "1h")]
+    alert_for_outage_tolerance: String,
+    /// The least `for` time left to an alert restored after a restart.
+    #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
+    alert_for_grace_period: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -296,6 +305,9 @@ fn run_server(f: ServerFlags) -> Result<(), String> {
     let opts = ember_server::server::ServerOptions {
         lookback_delta: duration_flag("query.lookback-delta", &f.lookback_delta)?,
         query_timeout: duration_flag("query.timeout", &f.query_timeout)?,
+        alert_resend_delay: duration_flag("rules.alert.resend-delay", &f.alert_resend_delay)?,
+        alert_for_outage_tolerance: duration_flag("rules.alert.for-outage-tolerance", &f.alert_for_outage_tolerance)?,
+        alert_for_grace_period: duration_flag("rules.alert.for-grace-period", &f.alert_for_grace_period)?,
         config_file: f.config_file,
         tsdb_path: f.tsdb_path,
         retention_time: f.retention_time,

@@ -49,6 +49,13 @@ pub struct ServerOptions {
     pub max_samples: usize,
     /// `--query.max-concurrency`.
     pub max_concurrency: usize,
+    /// `--rules.alert.resend-delay`: the least time between two sends of a firing alert.
+    pub alert_resend_delay: Duration,
+    /// `--rules.alert.for-outage-tolerance`: how long an outage may last for `for` state
+    /// to be restored.
+    pub alert_for_outage_tolerance: Duration,
+    /// `--rules.alert.for-grace-period`: the least `for` time left after a restore.
+    pub alert_for_grace_period: Duration,
 }
 
 impl ServerOptions {
@@ -60,6 +67,9 @@ impl ServerOptions {
             ("query.max-concurrency", self.max_concurrency.to_string()),
             ("query.max-samples", self.max_samples.to_string()),
             ("query.timeout", format_duration(self.query_timeout)),
+            ("rules.alert.for-grace-period", format_duration(self.alert_for_grace_period)),
+            ("rules.alert.for-outage-tolerance", format_duration(self.alert_for_outage_tolerance)),
+            ("rules.alert.resend-delay", format_duration(self.alert_resend_delay)),
             ("storage.tsdb.path", self.tsdb_path.clone()),
             ("storage.tsdb.retention.size", self.retention_size.clone().unwrap_or_else(|| "0B".into())),
             ("storage.tsdb.retention.time", self.retention_time.clone().unwrap_or_else(|| "15d".into())),
@@ -127,42 +137,88 @@ impl App {
         self.alertmanager.read().clone()
     }
 
-    /// Loads the configuration file again (with the `alertmanager.yml` it names),
-    /// restarts discovery and scraping and replaces the external Alertmanagers; on failure
-    /// the old configuration keeps running.
+    /// Loads the configuration file again (with the `alertmanager.yml` it names) and applies
+    /// it: rules and their global settings (`evaluation_interval`, `rule_query_offset`,
+    /// `external_labels`, `alert_relabel_configs`), discovery and scraping, the external
+    /// Alertmanagers and the embedded dispatcher. All or nothing: everything that can fail
+    /// is checked before anything changes, so on failure the old configuration keeps
+    /// running untouched.
     pub async fn reload(&self) -> Result<(), String> {
-        let Some(file) = &self.opts.config_file else {
+        let Some(file) = self.opts.config_file.clone() else {
             return Ok(());
         };
-        let loaded = ServerConfig::load(std::path::Path::new(file)).map_err(|e| e.to_string()).and_then(|c| {
-            let alertmanagers = crate::notifier::build_sets(&c)?;
-            let patterns = rule_patterns(&c);
-            self.rules.load(&patterns).map_err(|e| e.to_string())?;
-            Scraping::start(&c, self.appendable.clone()).map(|s| (c, s, alertmanagers))
-        });
-        match loaded {
-            Ok((c, scraping, alertmanagers)) => {
-                if let Some(old) = self.scraping.lock().replace(scraping) {
-                    old.stop_in_background();
-                }
-                self.notifier.apply(alertmanagers);
-                let tsdb = std::path::Path::new(&self.opts.tsdb_path);
-                let am = c.embedded_alertmanager.as_ref();
-                if let Err(e) = crate::embedded::apply(&self.alertmanager, am, tsdb, &self.external_url).await {
-                    self.last_reload_ok.store(false, Ordering::Relaxed);
-                    return Err(e);
-                }
-                *self.config.write() = Arc::new(c);
-                self.last_reload_ok.store(true, Ordering::Relaxed);
-                *self.last_reload_time.write() = SystemTime::now();
-                Ok(())
-            }
-            Err(e) => {
-                self.last_reload_ok.store(false, Ordering::Relaxed);
-                Err(e)
-            }
+        let res = self.try_reload(std::path::Path::new(&file)).await;
+        self.last_reload_ok.store(res.is_ok(), Ordering::Relaxed);
+        if res.is_ok() {
+            *self.last_reload_time.write() = SystemTime::now();
         }
+        res
     }
+
+    async fn try_reload(&self, file: &std::path::Path) -> Result<(), String> {
+        // What can fail, while nothing has changed yet.
+        let c = ServerConfig::load(file).map_err(|e| e.to_string())?;
+        let alertmanagers = crate::notifier::build_sets(&c)?;
+        let settings = rule_settings(&c)?;
+        let scraping = Scraping::prepare(&c, self.appendable.clone())?;
+        let tsdb = std::path::Path::new(&self.opts.tsdb_path);
+        let want = c.embedded_alertmanager.as_ref();
+        let current = self.alertmanager.read().clone();
+        // Turning the embedded dispatcher on can fail (its directory, its silences file).
+        let started = match (&current, want) {
+            (None, Some(cfg)) => Some(crate::embedded::Embedded::start(cfg, tsdb, &self.external_url)?),
+            _ => None,
+        };
+        let (rules, patterns) = (self.rules.clone(), rule_patterns(&c));
+        let loaded = tokio::task::spawn_blocking(move || rules.reload(&patterns, settings))
+            .await
+            .map_err(|e| format!("loading the rule files: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(e) = loaded {
+            if let Some(e2) = started {
+                e2.stop().await;
+            }
+            return Err(e);
+        }
+        // Nothing below fails.
+        if let Some(old) = self.scraping.lock().replace(scraping.start()) {
+            old.stop_in_background();
+        }
+        self.notifier.apply(alertmanagers);
+        match (current, want, started) {
+            (_, _, Some(new)) => *self.alertmanager.write() = Some(new),
+            (Some(e), Some(cfg), None) => e.reload(cfg).await,
+            (Some(_), None, None) => {
+                let old = self.alertmanager.write().take();
+                if let Some(e) = old {
+                    e.stop().await;
+                }
+            }
+            (None, _, None) => {}
+        }
+        *self.config.write() = Arc::new(c);
+        Ok(())
+    }
+}
+
+/// The rule manager's reloadable settings in `c`.
+fn rule_settings(c: &ServerConfig) -> Result<ember_alerting::rules::manager::Settings, String> {
+    let global = &c.scrape.global;
+    let alert_relabel = c
+        .alerting
+        .alert_relabel_configs
+        .iter()
+        .map(|c| ember_exposition::relabel::Relabel::new(c.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("alerting.alert_relabel_configs: {e}"))?;
+    Ok(ember_alerting::rules::manager::Settings {
+        evaluation_interval: global.evaluation_interval.get(),
+        query_offset: global.rule_query_offset.get(),
+        external_labels: ember_exposition::Labels::from_pairs(
+            global.external_labels.iter().map(|(k, v)| (k.clone(), v.clone())),
+        ),
+        alert_relabel,
+    })
 }
 
 /// The configured rule file patterns, resolved against the configuration's directory.
@@ -173,6 +229,7 @@ pub fn rule_patterns(c: &ServerConfig) -> Vec<String> {
 /// Builds the rule manager: results into `db`, queries through `engine`, alerts to the
 /// configured Alertmanagers.
 fn build_rules(
+    opts: &ServerOptions,
     config: &ServerConfig,
     db: &Db,
     engine: &ember_promql::engine::Engine,
@@ -182,32 +239,42 @@ fn build_rules(
     use ember_alerting::rules::eval::engine_query_fn;
     use ember_alerting::rules::manager::ManagerBuilder;
     let queryable: Arc<dyn Queryable> = Arc::new(db.clone());
-    let global = &config.scrape.global;
-    let external =
-        ember_exposition::Labels::from_pairs(global.external_labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let relabel = config
-        .alerting
-        .alert_relabel_configs
-        .iter()
-        .map(|c| ember_exposition::relabel::Relabel::new(c.clone()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("alerting.alert_relabel_configs: {e}"))?;
+    let settings = rule_settings(config)?;
     let mut b = ManagerBuilder::new(
         Arc::new(db.clone()),
         queryable.clone(),
         engine_query_fn(Arc::new(engine.clone()), queryable),
     )
-    .evaluation_interval(global.evaluation_interval.get())
-    .query_offset(global.rule_query_offset.get())
-    .external_labels(external)
+    .evaluation_interval(settings.evaluation_interval)
+    .query_offset(settings.query_offset)
+    .external_labels(settings.external_labels)
     .external_url(external_url)
-    .alert_relabel(relabel)
+    .alert_relabel(settings.alert_relabel)
+    .resend_delay(opts.alert_resend_delay)
+    .outage_tolerance(opts.alert_for_outage_tolerance)
+    .for_grace_period(opts.alert_for_grace_period)
     .sink(Arc::new(crate::embedded::EmbeddedSink::new(embedded)));
     let notifier = Arc::new(crate::notifier::Notifier::new(crate::notifier::build_sets(config)?));
     b = b.sink(notifier.clone());
     let m = b.build();
     m.load(&rule_patterns(config)).map_err(|e| e.to_string())?;
     Ok((m, notifier))
+}
+
+/// Discovery providers and scrape pools checked and built for one configuration, not yet
+/// running ([`Scraping::prepare`]).
+pub struct PreparedScraping {
+    providers: Vec<(String, String, Box<dyn ember_discovery::discovery::Discoverer>)>,
+    scrape: ScrapeManager,
+}
+
+impl PreparedScraping {
+    /// Starts discovery and the scrape loops. Must run inside the tokio runtime.
+    pub fn start(self) -> Scraping {
+        let discovery = DiscoveryManager::start(self.providers, Duration::from_secs(5));
+        self.scrape.watch(discovery.subscribe());
+        Scraping { discovery, scrape: self.scrape }
+    }
 }
 
 /// Service discovery feeding the scrape loops, for one configuration.
@@ -222,6 +289,12 @@ impl Scraping {
     /// Starts discovery and scraping for `config`, appending into `storage`. Must run
     /// inside the tokio runtime.
     pub fn start(config: &ServerConfig, storage: Arc<dyn Appendable>) -> Result<Scraping, String> {
+        Ok(Self::prepare(config, storage)?.start())
+    }
+
+    /// Builds the providers and scrape pools for `config` (every check that can fail),
+    /// starting nothing yet.
+    pub fn prepare(config: &ServerConfig, storage: Arc<dyn Appendable>) -> Result<PreparedScraping, String> {
         let opts = ProviderOptions::default();
         let mut all = Vec::new();
         for sc in &config.scrape.scrape_configs {
@@ -230,9 +303,7 @@ impl Scraping {
         }
         let scrape = ScrapeManager::new(&config.scrape.scrape_configs, storage, ScrapeOptions::default())
             .map_err(|e| e.to_string())?;
-        let discovery = DiscoveryManager::start(all, Duration::from_secs(5));
-        scrape.watch(discovery.subscribe());
-        Ok(Scraping { discovery, scrape })
+        Ok(PreparedScraping { providers: all, scrape })
     }
 
     /// Stops the loops (writing staleness markers for their targets) without waiting.
@@ -706,7 +777,7 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
     let query_slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrency.max(1)));
     let external_url = format!("http://{self_addr}");
     let alertmanager = crate::embedded::Slot::default();
-    let (rules, notifier) = build_rules(&config, &db, &engine, external_url.clone(), alertmanager.clone())?;
+    let (rules, notifier) = build_rules(&opts, &config, &db, &engine, external_url.clone(), alertmanager.clone())?;
     let now = SystemTime::now();
     let app = Arc::new(App {
         opts,

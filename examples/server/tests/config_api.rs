@@ -359,3 +359,81 @@ fn timeout_parameter_bounds_queries() {
         );
     }
 }
+
+/// The rule groups `/api/v1/rules` lists: (name, interval in seconds).
+fn rule_groups(addr: &str) -> Vec<(String, f64)> {
+    let (code, body) = get(addr, "/api/v1/rules");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap().to_owned(), g["interval"].as_f64().unwrap()))
+        .collect()
+}
+
+/// A reload re-applies the global rule settings (`evaluation_interval`, `external_labels`,
+/// `alert_relabel_configs`), and one that fails anywhere changes nothing: not the rules,
+/// although they were fine, and not the configuration served.
+#[test]
+fn reload_reapplies_global_settings_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Webhook::start();
+    // One group inheriting the global interval.
+    write(dir.path(), "rules.yml", "groups:\n- name: inherits\n  rules:\n  - alert: AlwaysOn\n    expr: vector(1)\n");
+    let config = |extra: &str| {
+        format!(
+            "global:\n  evaluation_interval: {extra}\nrule_files: ['rules.yml']\nalerting:\n  alertmanagers:\n  - static_configs:\n    - targets: ['{}']\n",
+            hook.addr()
+        )
+    };
+    let cfg = write(dir.path(), "prometheus.yml", &config("500ms\n  external_labels: {cluster: eu}"));
+    let s = start(
+        &[&format!("--config.file={cfg}"), "--web.enable-lifecycle", "--rules.alert.resend-delay=500ms"],
+        dir.path(),
+    );
+    assert_eq!(rule_groups(&s.addr), vec![("inherits".to_owned(), 0.5)]);
+    let alerts = |want: &dyn Fn(&serde_json::Value) -> bool| {
+        eventually(20, || {
+            hook.take().into_iter().flat_map(|b| b.as_array().cloned().unwrap_or_default()).any(|a| want(&a))
+        })
+    };
+    assert!(alerts(&|a| a["labels"]["cluster"] == "eu"), "the alert carries the external labels");
+
+    // New interval, external labels and alert relabeling.
+    std::fs::write(
+        &cfg,
+        config("1s\n  external_labels: {cluster: us}")
+            + "  alert_relabel_configs:\n  - target_label: team\n    replacement: sre\n",
+    )
+    .unwrap();
+    let (code, body) = form(&s.addr, "POST", "/-/reload", "");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(rule_groups(&s.addr), vec![("inherits".to_owned(), 1.0)]);
+    hook.take();
+    assert!(
+        alerts(&|a| a["labels"]["cluster"] == "us" && a["labels"]["team"] == "sre"),
+        "the alert carries the new external labels and relabeling"
+    );
+
+    // Valid new rules, but a scrape job whose CA file does not exist: nothing changes.
+    write(dir.path(), "rules.yml", "groups:\n- name: replaced\n  rules:\n  - record: r\n    expr: vector(1)\n");
+    let missing = dir.path().join("missing-ca.pem");
+    std::fs::write(
+        &cfg,
+        config("2s\n  external_labels: {cluster: ap}")
+            + &format!(
+                "scrape_configs:\n- job_name: tls\n  scheme: https\n  tls_config:\n    ca_file: {}\n  static_configs:\n  - targets: ['127.0.0.1:1']\n",
+                missing.display()
+            ),
+    )
+    .unwrap();
+    let (code, body) = form(&s.addr, "POST", "/-/reload", "");
+    assert_eq!(code, 500, "{body}");
+    assert_eq!(rule_groups(&s.addr), vec![("inherits".to_owned(), 1.0)], "the rules were not swapped");
+    let served = get(&s.addr, "/api/v1/status/config").1;
+    assert!(served.contains("cluster: us") && !served.contains("ap"), "{served}");
+    let (_, m) = get(&s.addr, "/metrics");
+    assert!(m.contains("\nprometheus_config_last_reload_successful 0"), "the failure is reported");
+}
