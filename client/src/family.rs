@@ -174,12 +174,15 @@ impl<C> ThreadCache<C> {
         let Some(w) = <&[&str; N]>::try_from(values).ok().and_then(Words::read::<N>) else {
             return self.lookup_any(seed, values);
         };
-        let hash = w.hash::<N>(seed);
+        self.find(w.hash::<N>(seed), |key| matches!(key, LocalKey::Short(k) if k.same::<N>(&w)))
+    }
+
+    /// The slot of the set for `hash` whose entry has this hash and a key `same` accepts.
+    #[inline(always)]
+    fn find(&self, hash: u64, same: impl Fn(&LocalKey) -> bool) -> Option<usize> {
         let s = (hash as usize & self.mask) * 2;
         let pair = self.slots.get(s..s + 2)?;
-        let hit = |l: &Option<Local<C>>| {
-            l.as_ref().is_some_and(|l| l.hash == hash && matches!(&l.key, LocalKey::Short(k) if k.same::<N>(&w)))
-        };
+        let hit = |l: &Option<Local<C>>| l.as_ref().is_some_and(|l| l.hash == hash && same(&l.key));
         if hit(&pair[0]) {
             Some(s)
         } else if hit(&pair[1]) {
@@ -193,17 +196,7 @@ impl<C> ThreadCache<C> {
     #[inline(never)]
     fn lookup_any(&self, seed: u64, values: &[&str]) -> Option<usize> {
         let probe = probe(seed, values);
-        let hash = cache_hash(seed, values.len(), &probe);
-        let s = (hash as usize & self.mask) * 2;
-        let pair = self.slots.get(s..s + 2)?;
-        let hit = |l: &Option<Local<C>>| l.as_ref().is_some_and(|l| l.hash == hash && l.key.matches(values, &probe));
-        if hit(&pair[0]) {
-            Some(s)
-        } else if hit(&pair[1]) {
-            Some(s + 1)
-        } else {
-            None
-        }
+        self.find(cache_hash(seed, values.len(), &probe), |key| key.matches(values, &probe))
     }
 
     /// Inserts the entry (its `hash` is the cache hash, [`cache_hash`]) and makes it the one
