@@ -1,42 +1,6 @@
 //! The notification log: what was last sent to each integration for each group, so an
 //! unchanged group is not re-sent before `repeat_interval`, and its snapshot format, so
-//! a restart does not re-send either.
-//!
-//! # Snapshot format (version 1)
-//!
-//! A snapshot is little-endian binary; the entries are written sorted by
-//! (group key hash, integration), so the same log always encodes to the same bytes.
-//!
-//! ```text
-//! ┌──────────────────────────────┬───────────────┬─────────────────────┐
-//! │ magic "ENFL" (4 bytes)       │ version u8 =1 │ entry count u32     │
-//! ├──────────────────────────────┴───────────────┴─────────────────────┤
-//! │ entry 0 … entry count-1                                           │
-//! ├────────────────────────────────────────────────────────────────────┤
-//! │ CRC-32C (Castagnoli) of every preceding byte, u32                 │
-//! └────────────────────────────────────────────────────────────────────┘
-//!
-//! entry:
-//! ┌───────────────────────┬──────────────┬──────────────────────────────┐
-//! │ group key hash u64    │ name len u16 │ integration name (UTF-8)     │
-//! ├───────────────────────┼──────────────┴──────────────────────────────┤
-//! │ timestamp i64 (ms)    │ expires at i64 (ms)                          │
-//! ├───────────────────────┼──────────────────────────────────────────────┤
-//! │ firing count u32      │ firing fingerprints, u64 each, ascending     │
-//! ├───────────────────────┼──────────────────────────────────────────────┤
-//! │ resolved count u32    │ resolved fingerprints, u64 each, ascending   │
-//! └───────────────────────┴──────────────────────────────────────────────┘
-//! ```
-//!
-//! The group key hash is the xxh3-64 (unseeded) of Alertmanager's group key
-//! (`{route key}:{group labels}`), the integration name is `receiver/kind[index]`, and
-//! fingerprints are [`Labels::stable_hash`](ember_exposition::Labels::stable_hash)
-//! (unseeded xxh3 over the sorted labels): all three are functions of the configuration
-//! and the alerts only, so a snapshot written by one process is understood by the next.
-//! Entries already expired are neither written nor loaded. A decoder rejects, with the
-//! offset and field: a wrong magic, an unknown version, a checksum mismatch, a
-//! truncated field, a non-UTF-8 name, an unsorted fingerprint list, a duplicate entry,
-//! and stray bytes before the checksum.
+//! a restart does not re-send either (the format is documented on [`NotificationLog`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -65,7 +29,44 @@ struct Slot {
     entry: NflogEntry,
 }
 
-/// The log, keyed by (group key hash, integration).
+/// The log, keyed by (group key hash, integration), and its snapshot.
+///
+/// # Snapshot format (version 1)
+///
+/// A snapshot is little-endian binary; the entries are written sorted by
+/// (group key hash, integration), so the same log always encodes to the same bytes.
+///
+/// ```text
+/// ┌──────────────────────────────┬───────────────┬─────────────────────┐
+/// │ magic "ENFL" (4 bytes)       │ version u8 =1 │ entry count u32     │
+/// ├──────────────────────────────┴───────────────┴─────────────────────┤
+/// │ entry 0 … entry count-1                                           │
+/// ├────────────────────────────────────────────────────────────────────┤
+/// │ CRC-32C (Castagnoli) of every preceding byte, u32                 │
+/// └────────────────────────────────────────────────────────────────────┘
+///
+/// entry:
+/// ┌───────────────────────┬──────────────┬──────────────────────────────┐
+/// │ group key hash u64    │ name len u16 │ integration name (UTF-8)     │
+/// ├───────────────────────┼──────────────┴──────────────────────────────┤
+/// │ timestamp i64 (ms)    │ expires at i64 (ms)                          │
+/// ├───────────────────────┼──────────────────────────────────────────────┤
+/// │ firing count u32      │ firing fingerprints, u64 each, ascending     │
+/// ├───────────────────────┼──────────────────────────────────────────────┤
+/// │ resolved count u32    │ resolved fingerprints, u64 each, ascending   │
+/// └───────────────────────┴──────────────────────────────────────────────┘
+/// ```
+///
+/// The group key hash is the xxh3-64 (unseeded) of Alertmanager's group key
+/// (`{route key}:{group labels}`), the integration name is `receiver/kind[index]`, and
+/// fingerprints are [`Labels::stable_hash`](ember_exposition::Labels::stable_hash)
+/// (unseeded xxh3 over the sorted labels): all three are functions of the configuration
+/// and the alerts only, so a snapshot written by one process is understood by the next.
+/// Entries already expired are neither written nor loaded. A decoder rejects, with the
+/// offset and field: a wrong magic, an unknown version, a checksum mismatch, a
+/// truncated field, a non-UTF-8 name, an unsorted fingerprint list, a duplicate entry,
+/// and stray bytes before the checksum. A version-1 golden file,
+/// `alerting/testdata/compat/nflog-v1.bin`, is read by a test forever.
 #[derive(Debug, Default, Clone)]
 pub struct NotificationLog {
     /// Keyed by (group key hash, integration name hash).
@@ -202,7 +203,7 @@ impl NotificationLog {
         e.timestamp < now - repeat_ms
     }
 
-    /// Encodes the entries not expired at `now` as a snapshot (see the module docs for
+    /// Encodes the entries not expired at `now` as a snapshot (see [`NotificationLog`] for
     /// the format); the same contents always give the same bytes.
     pub fn encode(&self, now: Timestamp) -> Vec<u8> {
         let mut live: Vec<(u64, &Slot)> =
