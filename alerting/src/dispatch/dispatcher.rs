@@ -174,6 +174,35 @@ impl DispatcherBuilder {
     /// written by [`Dispatcher::save_nflog`] and
     /// [`DispatcherService::save_nflog`](super::DispatcherService::save_nflog). With it,
     /// a restarted dispatcher does not re-send what was delivered before the restart.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ember_alerting::dispatch::{Config, Dispatcher, ManualClock, NflogLoad, PostableAlert};
+    ///
+    /// let yaml = "route: {receiver: r, group_wait: 0s}\n\
+    ///             receivers: [{name: r, webhook_configs: [{url: 'http://127.0.0.1:9/'}]}]";
+    /// let config = Arc::new(Config::from_yaml(yaml).unwrap());
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = dir.path().join("nflog");
+    /// let clock = ManualClock::new(1_700_000_000_000);
+    /// let alert = || PostableAlert { labels: ember_exposition::labels! {"alertname" => "A"}, ..Default::default() };
+    ///
+    /// let mut d = Dispatcher::builder(config.clone()).nflog_file(&file).build(clock.clone()).unwrap();
+    /// d.put([alert()]);
+    /// let sent = d.poll();
+    /// assert_eq!(sent.len(), 1);
+    /// for n in &sent {
+    ///     d.complete(n, true);
+    /// }
+    /// assert!(d.save_nflog().unwrap()); // on shutdown, or periodically
+    ///
+    /// // After a restart the same alert is not notified again before repeat_interval.
+    /// clock.advance(60_000);
+    /// let mut d = Dispatcher::builder(config).nflog_file(&file).build(clock.clone()).unwrap();
+    /// assert_eq!(d.nflog_load(), Some(&NflogLoad::Loaded { entries: 1, expired: 0 }));
+    /// d.put([alert()]);
+    /// assert!(d.poll().is_empty());
+    /// ```
     pub fn nflog_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.nflog_file = Some(path.into());
         self
