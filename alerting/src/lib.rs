@@ -80,6 +80,13 @@
 //! `run` is the async loop around it. Each rule's results are committed before the next
 //! rule runs, so rules chained within a group see each other at the same timestamp.
 //!
+//! **State survives restarts.** Silences and the notification log persist under the
+//! host's data directory ([`dispatch::DispatcherBuilder::silences_file`],
+//! [`dispatch::DispatcherBuilder::nflog_file`]): a restarted dispatcher neither forgets a
+//! silence nor re-sends a group it notified before `repeat_interval`. The log's snapshot is
+//! a checksummed binary file keyed by unseeded hashes, so any process reads another's; a
+//! corrupt one is set aside and never stops the host (see the [`dispatch`] docs).
+//!
 //! **What it gives up.** The dispatcher is one `&mut` state machine: concurrent
 //! producers serialise on the service's lock (ingest is a few microseconds per alert, see
 //! `examples/dispatch_load.rs`). Notification texts do not go through the [`template`]

@@ -17,8 +17,9 @@ use ember_exposition::{Labels, Timestamp};
 use super::alert::{Alert, PostableAlert, sort_alerts};
 use super::clock::Clock;
 use super::config::{Config, PagerdutyConfig, SlackConfig, WebhookConfig};
+use super::error::NflogError;
 use super::inhibit::Inhibitor;
-use super::nflog::NotificationLog;
+use super::nflog::{NflogLoad, NotificationLog};
 use super::route::RouteId;
 use super::silence::{DEFAULT_SILENCE_RETENTION_MS, Silences};
 
@@ -150,6 +151,8 @@ pub struct DispatcherBuilder {
     config: Arc<Config>,
     external_url: String,
     silences: Option<std::path::PathBuf>,
+    nflog_file: Option<std::path::PathBuf>,
+    nflog: Option<NotificationLog>,
     retention_ms: i64,
 }
 
@@ -166,6 +169,53 @@ impl DispatcherBuilder {
         self
     }
 
+    /// Persists the notification log to this file: loaded on build if it exists (a
+    /// corrupt file is set aside and the log starts empty, see [`NotificationLog::open`]),
+    /// written by [`Dispatcher::save_nflog`] and
+    /// [`DispatcherService::save_nflog`](super::DispatcherService::save_nflog). With it,
+    /// a restarted dispatcher does not re-send what was delivered before the restart.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ember_alerting::dispatch::{Config, Dispatcher, ManualClock, NflogLoad, PostableAlert};
+    ///
+    /// let yaml = "route: {receiver: r, group_wait: 0s}\n\
+    ///             receivers: [{name: r, webhook_configs: [{url: 'http://127.0.0.1:9/'}]}]";
+    /// let config = Arc::new(Config::from_yaml(yaml).unwrap());
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = dir.path().join("nflog");
+    /// let clock = ManualClock::new(1_700_000_000_000);
+    /// let alert = || PostableAlert { labels: ember_exposition::labels! {"alertname" => "A"}, ..Default::default() };
+    ///
+    /// let mut d = Dispatcher::builder(config.clone()).nflog_file(&file).build(clock.clone()).unwrap();
+    /// d.put([alert()]);
+    /// let sent = d.poll();
+    /// assert_eq!(sent.len(), 1);
+    /// for n in &sent {
+    ///     d.complete(n, true);
+    /// }
+    /// assert!(d.save_nflog().unwrap()); // on shutdown, or periodically
+    ///
+    /// // After a restart the same alert is not notified again before repeat_interval.
+    /// clock.advance(60_000);
+    /// let mut d = Dispatcher::builder(config).nflog_file(&file).build(clock.clone()).unwrap();
+    /// assert_eq!(d.nflog_load(), Some(&NflogLoad::Loaded { entries: 1, expired: 0 }));
+    /// d.put([alert()]);
+    /// assert!(d.poll().is_empty());
+    /// ```
+    pub fn nflog_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.nflog_file = Some(path.into());
+        self
+    }
+
+    /// Starts from this notification log (for example one a host decoded with
+    /// [`NotificationLog::decode`] from its own storage) instead of an empty one or the
+    /// one in [`nflog_file`](Self::nflog_file).
+    pub fn notification_log(mut self, log: NotificationLog) -> Self {
+        self.nflog = Some(log);
+        self
+    }
+
     /// How long expired silences and notification-log entries are kept (default 120h).
     pub fn retention_ms(mut self, ms: i64) -> Self {
         self.retention_ms = ms;
@@ -178,7 +228,19 @@ impl DispatcherBuilder {
             Some(p) => Silences::open(p, self.retention_ms)?,
             None => Silences::new(self.retention_ms),
         };
+        let (nflog, nflog_load) = match (self.nflog, &self.nflog_file) {
+            (Some(log), _) => (log, None),
+            (None, Some(p)) => {
+                let (log, load) = NotificationLog::open(p, self.retention_ms, clock.now());
+                (log, Some(load))
+            }
+            (None, None) => (NotificationLog::new(self.retention_ms), None),
+        };
         Ok(Dispatcher {
+            nflog_saved: nflog.generation(),
+            nflog,
+            nflog_file: self.nflog_file,
+            nflog_load,
             clock,
             inhibitor: Inhibitor::new(&self.config.inhibit_rules),
             config: self.config,
@@ -186,7 +248,6 @@ impl DispatcherBuilder {
             groups: HashMap::new(),
             schedule: BinaryHeap::new(),
             silences,
-            nflog: NotificationLog::new(self.retention_ms),
             pending: HashMap::new(),
             next_id: 0,
             external_url: self.external_url,
@@ -210,6 +271,10 @@ pub struct Dispatcher<C: Clock> {
     silences: Silences,
     inhibitor: Inhibitor,
     nflog: NotificationLog,
+    nflog_file: Option<std::path::PathBuf>,
+    nflog_load: Option<NflogLoad>,
+    /// The log generation last written to `nflog_file`.
+    nflog_saved: u64,
     pending: HashMap<u64, PendingFlush>,
     next_id: u64,
     external_url: String,
@@ -225,6 +290,8 @@ impl Dispatcher<super::SystemClock> {
             config,
             external_url: "http://localhost:9093".into(),
             silences: None,
+            nflog_file: None,
+            nflog: None,
             retention_ms: DEFAULT_SILENCE_RETENTION_MS,
         }
     }
@@ -254,6 +321,52 @@ impl<C: Clock> Dispatcher<C> {
     /// The silences, for creating, updating and expiring them.
     pub fn silences_mut(&mut self) -> &mut Silences {
         &mut self.silences
+    }
+
+    /// The notification log.
+    pub fn nflog(&self) -> &NotificationLog {
+        &self.nflog
+    }
+
+    /// The file the notification log persists to, if any.
+    pub fn nflog_file(&self) -> Option<&std::path::Path> {
+        self.nflog_file.as_deref()
+    }
+
+    /// What loading [`DispatcherBuilder::nflog_file`] found at build (`None` without a
+    /// file, or when [`DispatcherBuilder::notification_log`] supplied the log).
+    pub fn nflog_load(&self) -> Option<&NflogLoad> {
+        self.nflog_load.as_ref()
+    }
+
+    /// Whether the notification log changed since it was loaded or last saved.
+    pub fn nflog_unsaved(&self) -> bool {
+        self.nflog.generation() != self.nflog_saved
+    }
+
+    /// Writes the notification log's snapshot (entries live now) to the
+    /// [`nflog_file`](DispatcherBuilder::nflog_file) if it changed since the last save;
+    /// returns whether it wrote. The write (with its fsync) happens under `&mut self`:
+    /// [`DispatcherService::save_nflog`](super::DispatcherService::save_nflog) does it
+    /// outside the dispatcher's lock.
+    pub fn save_nflog(&mut self) -> Result<bool, NflogError> {
+        let Some((path, bytes, generation)) = self.nflog_snapshot() else { return Ok(false) };
+        super::nflog::write_snapshot(&path, &bytes)?;
+        self.nflog_saved(generation);
+        Ok(true)
+    }
+
+    /// The file, the encoded snapshot and the generation it captures, if there is a file
+    /// and something to save.
+    pub(crate) fn nflog_snapshot(&self) -> Option<(std::path::PathBuf, Vec<u8>, u64)> {
+        let path = self.nflog_file.clone()?;
+        self.nflog_unsaved().then(|| (path, self.nflog.encode(self.clock.now()), self.nflog.generation()))
+    }
+
+    /// Records that the snapshot of `generation` is on disk.
+    pub(crate) fn nflog_saved(&mut self, generation: u64) {
+        // Saves may complete out of order; the newest wins.
+        self.nflog_saved = self.nflog_saved.max(generation);
     }
 
     /// Creates or updates a silence at the clock's current time (see [`Silences::set`]).

@@ -158,3 +158,108 @@ impl fmt::Display for NotifyError {
 }
 
 impl std::error::Error for NotifyError {}
+
+/// A notification-log snapshot could not be read, decoded or written.
+///
+/// Decoding errors carry the byte `offset` and the `field` being read (`"entry 3
+/// firing[1]"` style names are split: `field` is the format's field name, `entry` the
+/// index of the entry it belongs to), so a corrupt file can be inspected with a hex dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NflogError {
+    /// The snapshot file, when the error concerns one.
+    pub file: Option<std::path::PathBuf>,
+    /// Byte offset of the bad field in the snapshot, for decoding errors.
+    pub offset: Option<usize>,
+    /// The field being read (`magic`, `version`, `entry count`, `group key hash`,
+    /// `integration`, `timestamp`, `expires at`, `firing`, `resolved`, `checksum`), for
+    /// decoding errors.
+    pub field: Option<&'static str>,
+    /// Index of the entry the field belongs to, when it belongs to one.
+    pub entry: Option<usize>,
+    /// What went wrong.
+    pub kind: NflogErrorKind,
+}
+
+/// What went wrong with a notification-log snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NflogErrorKind {
+    /// Reading or writing the file failed.
+    Io(std::io::ErrorKind, String),
+    /// The file does not start with the snapshot magic bytes.
+    BadMagic,
+    /// The snapshot was written by a newer (or unknown) format version.
+    UnsupportedVersion(u8),
+    /// The data ends in the middle of a field.
+    Truncated,
+    /// The trailing CRC-32C does not match the content.
+    ChecksumMismatch {
+        /// The checksum stored in the file.
+        stored: u32,
+        /// The checksum of the content read.
+        computed: u32,
+    },
+    /// The integration name is not UTF-8.
+    InvalidUtf8,
+    /// A fingerprint list is not strictly ascending.
+    Unsorted,
+    /// Two entries have the same group and integration.
+    DuplicateEntry,
+    /// Bytes are left between the last entry and the checksum.
+    TrailingBytes(usize),
+}
+
+impl NflogError {
+    pub(crate) fn decode(offset: usize, field: &'static str, entry: Option<usize>, kind: NflogErrorKind) -> Self {
+        NflogError { file: None, offset: Some(offset), field: Some(field), entry, kind }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, e: &std::io::Error) -> Self {
+        NflogError {
+            file: Some(path.to_path_buf()),
+            offset: None,
+            field: None,
+            entry: None,
+            kind: NflogErrorKind::Io(e.kind(), e.to_string()),
+        }
+    }
+
+    /// Whether the snapshot's content is bad (as opposed to an I/O failure): such a
+    /// file will never load and is set aside.
+    pub fn is_corrupt(&self) -> bool {
+        !matches!(self.kind, NflogErrorKind::Io(..))
+    }
+}
+
+impl fmt::Display for NflogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "notification log snapshot")?;
+        if let Some(p) = &self.file {
+            write!(f, " {}", p.display())?;
+        }
+        if let Some(o) = self.offset {
+            write!(f, " at offset {o}")?;
+        }
+        match (self.entry, self.field) {
+            (Some(i), Some(field)) => write!(f, " (entry {i}, {field})")?,
+            (None, Some(field)) => write!(f, " ({field})")?,
+            _ => {}
+        }
+        write!(f, ": ")?;
+        match &self.kind {
+            NflogErrorKind::Io(_, m) => write!(f, "i/o error: {m}"),
+            NflogErrorKind::BadMagic => write!(f, "not a notification log snapshot (bad magic)"),
+            NflogErrorKind::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
+            NflogErrorKind::Truncated => write!(f, "truncated"),
+            NflogErrorKind::ChecksumMismatch { stored, computed } => {
+                write!(f, "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")
+            }
+            NflogErrorKind::InvalidUtf8 => write!(f, "invalid UTF-8"),
+            NflogErrorKind::Unsorted => write!(f, "fingerprints not strictly ascending"),
+            NflogErrorKind::DuplicateEntry => write!(f, "duplicate entry for the same group and integration"),
+            NflogErrorKind::TrailingBytes(n) => write!(f, "{n} unexpected bytes before the checksum"),
+        }
+    }
+}
+
+impl std::error::Error for NflogError {}

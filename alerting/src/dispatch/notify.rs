@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use super::alert::PostableAlert;
 use super::clock::Clock;
 use super::dispatcher::{Dispatcher, Notification};
-use super::error::{NotifyError, NotifyErrorKind};
+use super::error::{NflogError, NotifyError, NotifyErrorKind};
 use super::payload::{HttpRequest, alertmanager_body, request_for};
 
 /// A boxed future, for object-safe async traits.
@@ -175,7 +175,16 @@ pub struct DispatcherService<C: Clock> {
     failures: AtomicU64,
     /// Per integration kind ([`INTEGRATION_KINDS`] order): notifications attempted, failed.
     counts: [[AtomicU64; 2]; 3],
+    /// Shortest time between two notification-log snapshots written by `run`.
+    nflog_save_interval: StdDuration,
+    /// Serialises snapshot writes (they share a temporary file name), even those of a
+    /// cancelled `save_nflog` still running on a blocking thread; holds the newest
+    /// generation written, so an older snapshot never replaces a newer one.
+    nflog_writer: Arc<std::sync::Mutex<u64>>,
 }
+
+/// Default of [`DispatcherService::with_nflog_save_interval`].
+pub const DEFAULT_NFLOG_SAVE_INTERVAL: StdDuration = StdDuration::from_secs(5);
 
 /// The integration kinds, in the order [`DispatcherService::notification_counts`] lists them.
 const INTEGRATION_KINDS: [&str; 3] = ["webhook", "slack", "pagerduty"];
@@ -206,6 +215,46 @@ impl<C: Clock + 'static> DispatcherService<C> {
             wake: tokio::sync::Notify::new(),
             failures: AtomicU64::new(0),
             counts: Default::default(),
+            nflog_save_interval: DEFAULT_NFLOG_SAVE_INTERVAL,
+            nflog_writer: Arc::default(),
+        }
+    }
+
+    /// How often at most [`run`](Self::run) writes the notification log after deliveries
+    /// changed it (default [`DEFAULT_NFLOG_SAVE_INTERVAL`]). A crash loses at most this
+    /// much of the log (those notifications may be sent again after the restart); each
+    /// save rewrites the whole snapshot (about 50 bytes per group and integration) and
+    /// fsyncs it.
+    pub fn with_nflog_save_interval(mut self, every: StdDuration) -> Self {
+        self.nflog_save_interval = every;
+        self
+    }
+
+    /// Writes the notification log's snapshot to the dispatcher's
+    /// [`nflog_file`](super::DispatcherBuilder::nflog_file) if it changed since the last
+    /// save; returns whether it wrote. The snapshot is encoded under the dispatcher's
+    /// lock and written (with its fsync) on a blocking thread, outside it.
+    pub async fn save_nflog(&self) -> Result<bool, NflogError> {
+        let Some((path, bytes, generation)) = self.dispatcher.lock().await.nflog_snapshot() else {
+            return Ok(false);
+        };
+        let writer = self.nflog_writer.clone();
+        let write = tokio::task::spawn_blocking(move || {
+            let mut newest = writer.lock().unwrap_or_else(|e| e.into_inner());
+            if *newest >= generation {
+                return Ok(false);
+            }
+            super::nflog::write_snapshot(&path, &bytes)?;
+            *newest = generation;
+            Ok(true)
+        });
+        match write.await {
+            Ok(Ok(wrote)) => {
+                self.dispatcher.lock().await.nflog_saved(generation);
+                Ok(wrote)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
         }
     }
 
@@ -273,19 +322,41 @@ impl<C: Clock + 'static> DispatcherService<C> {
 
     /// Runs until `shutdown` resolves: sleeps until the next group is due (by the
     /// dispatcher's clock, read as wall time) or new alerts arrive, then [`step`](Self::step)s.
+    /// When the dispatcher has an [`nflog_file`](super::DispatcherBuilder::nflog_file),
+    /// the notification log is saved after it changes (at most once per
+    /// [`with_nflog_save_interval`](Self::with_nflog_save_interval)) and on shutdown;
+    /// a failed save is logged (`tracing`) and retried at the next occasion.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut last_save: Option<tokio::time::Instant> = None;
         loop {
             self.step().await;
-            let wait = {
+            let (mut wait, unsaved) = {
                 let d = self.dispatcher.lock().await;
-                d.next_deadline().map(|t| (t - d.now()).clamp(0, 60_000)).unwrap_or(60_000)
+                let wait = d.next_deadline().map(|t| (t - d.now()).clamp(0, 60_000)).unwrap_or(60_000);
+                (StdDuration::from_millis(wait as u64), d.nflog_file().is_some() && d.nflog_unsaved())
             };
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(StdDuration::from_millis(wait as u64)) => {}
+            if unsaved {
+                let due = last_save.map_or(tokio::time::Instant::now(), |t| t + self.nflog_save_interval);
+                if due <= tokio::time::Instant::now() {
+                    last_save = Some(tokio::time::Instant::now());
+                    self.save_nflog_logged().await;
+                } else {
+                    wait = wait.min(due - tokio::time::Instant::now());
+                }
             }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        self.save_nflog_logged().await;
+    }
+
+    async fn save_nflog_logged(&self) {
+        if let Err(e) = self.save_nflog().await {
+            tracing::warn!("saving the notification log: {e}");
         }
     }
 }

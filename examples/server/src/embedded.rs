@@ -4,16 +4,20 @@
 //! The rule manager hands its alerts to an [`EmbeddedSink`], which forwards them to the
 //! current [`Embedded`] dispatcher in-process (no HTTP hop). The dispatcher delivers
 //! notifications from a tokio task running [`DispatcherService::run`]; its silences
-//! persist in `<storage.tsdb.path>/alertmanager/silences.json`. A reload swaps the
-//! configuration in place (alerts and silences are kept), starts the dispatcher when the
-//! key appears and stops it, flushing what is due, when the key goes away.
+//! persist in `<storage.tsdb.path>/alertmanager/silences.json` and its notification log
+//! in `<storage.tsdb.path>/alertmanager/nflog`, so a restart re-sends nothing delivered
+//! before `repeat_interval` (the log is saved a few seconds after deliveries change it,
+//! on reload and on shutdown; a corrupt snapshot is reported, set aside as
+//! `nflog.corrupt`, and the dispatcher starts with an empty log). A reload swaps the
+//! configuration in place (alerts, silences and the log are kept), starts the dispatcher
+//! when the key appears and stops it, flushing what is due, when the key goes away.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ember_alerting::dispatch::{
-    AlertSink, BoxFuture, Dispatcher, DispatcherService, HttpTransport, PostableAlert, SystemClock,
+    AlertSink, BoxFuture, Dispatcher, DispatcherService, HttpTransport, NflogLoad, PostableAlert, SystemClock,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -42,6 +46,11 @@ pub fn silences_path(tsdb_path: &Path) -> PathBuf {
     tsdb_path.join("alertmanager").join("silences.json")
 }
 
+/// Where the notification log of a server whose TSDB lives in `tsdb_path` is kept.
+pub fn nflog_path(tsdb_path: &Path) -> PathBuf {
+    tsdb_path.join("alertmanager").join("nflog")
+}
+
 impl Embedded {
     /// Opens the silences under `tsdb_path` and starts the delivery loop. Must run inside
     /// the tokio runtime. `external_url` is where notifications link back to.
@@ -57,8 +66,19 @@ impl Embedded {
         let dispatcher = Dispatcher::builder(cfg.config.clone())
             .external_url(external_url)
             .silences_file(&silences)
+            .nflog_file(nflog_path(tsdb_path))
             .build(SystemClock)
             .map_err(|e| format!("opening the silences at {}: {e}", silences.display()))?;
+        match dispatcher.nflog_load() {
+            Some(NflogLoad::Corrupt { error, moved_to }) => {
+                let aside = moved_to.as_ref().map_or("left in place".into(), |p| format!("moved to {}", p.display()));
+                eprintln!("ember: {error} ({aside}); starting with an empty notification log");
+            }
+            Some(NflogLoad::Unreadable(error)) => {
+                eprintln!("ember: {error}; starting with an empty notification log");
+            }
+            _ => {}
+        }
         let service = Arc::new(DispatcherService::new(dispatcher, Arc::new(HttpTransport)));
         let stop = Arc::new(tokio::sync::Notify::new());
         let (svc, signal) = (service.clone(), stop.clone());
@@ -76,6 +96,14 @@ impl Embedded {
     pub async fn reload(&self, cfg: &EmbeddedAlertmanagerConfig) {
         self.service.dispatcher().lock().await.reload(cfg.config.clone());
         *self.config.write() = cfg.clone();
+        self.save_nflog().await;
+    }
+
+    /// Writes the notification log if it changed since the last save; failures are reported.
+    pub async fn save_nflog(&self) {
+        if let Err(e) = self.service.save_nflog().await {
+            eprintln!("ember: saving the notification log: {e}");
+        }
     }
 
     /// Stops the delivery loop, then delivers whatever is due now. Deliveries still
@@ -91,6 +119,7 @@ impl Embedded {
             }
         }
         let _ = tokio::time::timeout_at(deadline, self.service.step()).await;
+        self.save_nflog().await;
     }
 }
 
