@@ -188,6 +188,9 @@ fn range_modifiers_are_checked_when_the_call_is_evaluated() {
         "absent_over_time(nothing[3m] anchored)",
         "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with absent_over_time",
     );
+    // A subquery without a step in its window evaluates nothing, so nothing is rejected.
+    let empty = "max_over_time(deriv(m[1m] smoothed)[10s:1m])";
+    assert_eq!(engine.instant_query(&st, empty, 30_000).unwrap().value, Value::Vector(Vec::new()));
     for ok in ["rate(m[3m] smoothed)", "resets(m[3m] anchored)", "changes(m[3m] anchored)"] {
         engine.instant_query(&st, ok, 60_000).unwrap();
     }

@@ -51,7 +51,11 @@ fn check_range_modifiers(c: &Call) -> Result<()> {
 impl Evaluator<'_> {
     pub(crate) fn eval_call(&mut self, c: &Call, r: Range) -> Result<Val> {
         let name = c.func.name;
-        check_range_modifiers(c)?;
+        // Prometheus evaluates nothing over an empty range (a subquery with no step inside
+        // its window), so it never gets to reject the modifier there.
+        if r.end >= r.start {
+            check_range_modifiers(c)?;
+        }
         if let Some(f) = RangeFunction::from_name(name) {
             return self.eval_range_function(c, f, r);
         }
