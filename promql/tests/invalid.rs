@@ -105,18 +105,6 @@ fn invalid_queries() {
                 5,
             ),
         ),
-        (
-            "deriv(foo[3m] smoothed)",
-            ("smoothed modifier can only be used with: delta, increase, rate - not with deriv", 6, 22),
-        ),
-        (
-            "max_over_time(foo[3m] anchored)",
-            (
-                "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with max_over_time",
-                14,
-                30,
-            ),
-        ),
         ("a + fill(1) fill(2) b", ("fill modifier may not be set multiple times for a side", 12, 16)),
         ("a and fill(1) b", ("fill modifiers are not allowed for set operator \"and\"", 0, 15)),
         (

@@ -20,8 +20,12 @@ const FLOORS: &[(&str, usize)] = &[
     ("aggregators", ALL),
     ("at_modifier", ALL),
     ("collision", ALL),
+    ("duration_expression", ALL),
+    ("extended_vectors", ALL),
+    ("fill-modifier", ALL),
     ("functions", ALL),
     ("histograms", ALL),
+    ("info", ALL),
     ("limit", ALL),
     ("literals", ALL),
     ("name_label_dropping", ALL),
@@ -31,6 +35,7 @@ const FLOORS: &[(&str, usize)] = &[
     ("staleness", ALL),
     ("subquery", ALL),
     ("trig_functions", ALL),
+    ("type_and_unit", ALL),
 ];
 
 fn conformance_dir() -> PathBuf {

@@ -9,7 +9,8 @@ use hashbrown::HashMap;
 use super::annotations::{Annotation, AnnotationKind, Annotations};
 use super::functions::FPoint;
 use super::{
-    CancelToken, EngineError, EngineErrorKind, EngineOptions, QueryKind, QueryResult, QueryStats, Sample, Series, Value,
+    CancelToken, EngineError, EngineErrorKind, EngineOptions, QueryKind, QueryPhase, QueryResult, QueryStats, Sample,
+    Series, Value,
 };
 use crate::parser::{AtModifier, BinaryOp, DurationArg, Expr, PosRange, UnaryOp, ValueType, VectorSelector};
 
@@ -231,6 +232,8 @@ pub(crate) fn run(
     if range.steps() > opts.max_samples {
         return err(EngineErrorKind::TooManySamples(opts.max_samples));
     }
+    // Out of time or cancelled before anything was evaluated.
+    check_stop(deadline, cancel, QueryPhase::Execution)?;
     let lookback = clamp_ms(opts.lookback_delta.as_millis());
     let mut bounds = (i64::MAX, i64::MIN);
     let probe = Probe {
@@ -380,6 +383,13 @@ impl Probe<'_> {
                 let inner = subquery_range(self, sq, start, end)?;
                 self.time_bounds(&sq.expr, inner.start, inner.end, b)?;
             }
+            Expr::Call(c) if c.func.name == "info" => {
+                self.time_bounds(&c.args[0], start, end, b)?;
+                let (at, offset) = info_reference(self, &c.args[0])?;
+                let (lo, hi) = at.map_or((start, end), |a| (a, a));
+                b.0 = b.0.min(lo - offset - self.lookback);
+                b.1 = b.1.max(hi - offset);
+            }
             _ => {
                 for c in e.children() {
                     self.time_bounds(c, start, end, b)?;
@@ -398,11 +408,22 @@ impl Probe<'_> {
     }
 }
 
+/// Fails when `cancel` was cancelled or `deadline` has passed, saying the query was in `phase`.
+fn check_stop(deadline: Option<Instant>, cancel: Option<&CancelToken>, phase: QueryPhase) -> Result<()> {
+    if cancel.is_some_and(CancelToken::is_cancelled) {
+        return Err(EngineError::stopped(EngineErrorKind::Cancelled, phase));
+    }
+    if deadline.is_some_and(|d| Instant::now() > d) {
+        return Err(EngineError::stopped(EngineErrorKind::Timeout, phase));
+    }
+    Ok(())
+}
+
 /// Times and durations are clamped to ±2^52 ms (142,000 years), so sums of a few of them
 /// never overflow.
 const TIME_LIMIT: i64 = 1 << 52;
 
-trait TimeCtx {
+pub(crate) trait TimeCtx {
     fn qs(&self) -> (i64, i64, i64);
     fn default_step(&self) -> i64;
     fn max_samples(&self) -> usize;
@@ -465,6 +486,48 @@ fn subquery_range(ctx: &impl TimeCtx, sq: &crate::parser::SubqueryExpr, start: i
     Ok(r)
 }
 
+/// Where `info(v, …)` reads its info series, as Prometheus decides it: from the first vector
+/// selector of `v` (depth first, left to right) and the subqueries above it. Returns the
+/// pinned time, if an `@` on that path pins one, and the offset to subtract from it (or from
+/// each step): an `@` discards the offsets of the subqueries above it, and the offsets below
+/// it add up. `info(m offset 1m)` reads at each step minus 1m;
+/// `info(last_over_time((m offset 1m)[10m:1m] @ 180))` reads at 2m.
+pub(crate) fn info_reference(ctx: &impl TimeCtx, v: &Expr) -> Result<(Option<i64>, i64)> {
+    fn walk(ctx: &impl TimeCtx, e: &Expr, at: Option<i64>, offset: i64) -> Result<Option<(Option<i64>, i64)>> {
+        let (qs, qe, step) = ctx.qs();
+        // An `@` pins the time and restarts the offsets; otherwise the offset adds up.
+        let shift = |a: Option<AtModifier>, o: Option<&DurationArg>| -> Result<(Option<i64>, i64)> {
+            let o = opt_duration_ms(o, qs, qe, step)?;
+            Ok(match resolve_at(a, qs, qe) {
+                Some(a) => (Some(a), o),
+                None => (at, offset + o),
+            })
+        };
+        match e {
+            Expr::VectorSelector(vs) => shift(vs.at, vs.offset.as_ref()).map(Some),
+            Expr::MatrixSelector(ms) => shift(ms.selector.at, ms.selector.offset.as_ref()).map(Some),
+            Expr::Subquery(sq) => {
+                let (at, offset) = shift(sq.at, sq.offset.as_ref())?;
+                walk(ctx, &sq.expr, at, offset)
+            }
+            // Prometheus visits an aggregation's expression before its parameter.
+            Expr::Aggregate(a) => match walk(ctx, &a.expr, at, offset)? {
+                Some(found) => Ok(Some(found)),
+                None => a.param.as_ref().map_or(Ok(None), |p| walk(ctx, p, at, offset)),
+            },
+            _ => {
+                for c in e.children() {
+                    if let Some(found) = walk(ctx, c, at, offset)? {
+                        return Ok(Some(found));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+    Ok(walk(ctx, v, None, 0)?.unwrap_or((None, 0)))
+}
+
 fn resolve_at(at: Option<AtModifier>, qs: i64, qe: i64) -> Option<i64> {
     at.map(|a| match a {
         AtModifier::Timestamp(t) => t.clamp(-TIME_LIMIT, TIME_LIMIT),
@@ -524,17 +587,7 @@ fn duration_expr(e: &Expr, qs: i64, qe: i64, step: i64) -> Result<f64> {
 impl<'q> Evaluator<'q> {
     /// Checks the deadline and the cancel token.
     pub fn check(&self) -> Result<()> {
-        if let Some(c) = self.cancel {
-            if c.is_cancelled() {
-                return err(EngineErrorKind::Cancelled);
-            }
-        }
-        if let Some(d) = self.deadline {
-            if Instant::now() > d {
-                return err(EngineErrorKind::Timeout);
-            }
-        }
-        Ok(())
+        check_stop(self.deadline, self.cancel, QueryPhase::Evaluation)
     }
 
     /// Accounts for `n` more samples held.

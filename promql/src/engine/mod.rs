@@ -51,7 +51,7 @@ use ember_tsdb::storage::{Queryable, StorageError};
 
 pub use self::annotations::{Annotation, AnnotationKind, Annotations, Severity};
 pub use self::functions::FPoint;
-use crate::parser::{ParseError, ParseOptions};
+use crate::parser::{ANCHORED_FUNCTIONS, ParseError, ParseOptions, SMOOTHED_FUNCTIONS};
 
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,16 +173,59 @@ pub struct QueryResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineError {
     kind: EngineErrorKind,
+    phase: Option<QueryPhase>,
 }
 
 impl EngineError {
     pub(crate) fn new(kind: EngineErrorKind) -> Self {
-        EngineError { kind }
+        EngineError { kind, phase: None }
+    }
+
+    /// A query stopped ([`EngineErrorKind::Timeout`] or [`EngineErrorKind::Cancelled`]) in
+    /// `phase`.
+    pub(crate) fn stopped(kind: EngineErrorKind, phase: QueryPhase) -> Self {
+        EngineError { kind, phase: Some(phase) }
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &EngineErrorKind {
         &self.kind
+    }
+
+    /// For a query that timed out or was cancelled, the phase it was in; `None` for other
+    /// errors.
+    pub fn phase(&self) -> Option<QueryPhase> {
+        self.phase
+    }
+}
+
+/// Where a query was when it timed out or was cancelled. Prometheus names it in the message
+/// (`query timed out in expression evaluation`), and so does [`EngineError`]'s `Display`.
+/// Waiting for a query slot is the host's business: a server that queues queries words its
+/// own `query timed out in query queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QueryPhase {
+    /// Before evaluation began: the deadline had passed or the token was cancelled when the
+    /// query started (`query execution`).
+    Execution,
+    /// While the expression was evaluated (`expression evaluation`).
+    Evaluation,
+}
+
+impl QueryPhase {
+    /// The phase as Prometheus words it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryPhase::Execution => "query execution",
+            QueryPhase::Evaluation => "expression evaluation",
+        }
+    }
+}
+
+impl fmt::Display for QueryPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -199,9 +242,10 @@ pub enum EngineErrorKind {
     InvalidRange,
     /// The query would hold more than this many samples in memory.
     TooManySamples(usize),
-    /// The query ran longer than the timeout.
+    /// The query ran longer than the timeout ([`EngineError::phase`] says when it noticed).
     Timeout,
-    /// The query was cancelled through its [`CancelToken`].
+    /// The query was cancelled through its [`CancelToken`] ([`EngineError::phase`] says when
+    /// it noticed).
     Cancelled,
     /// The storage failed.
     Storage(StorageError),
@@ -232,6 +276,15 @@ pub enum EngineErrorKind {
     LabelFunction(functions::labels::LabelFnError),
     /// A function argument the function rejects (`double_exponential_smoothing` factors).
     Function(functions::FunctionError),
+    /// A range selector with the experimental `anchored` or `smoothed` modifier given to a
+    /// function that does not take it. Found when the call is evaluated, as in Prometheus
+    /// (the query parses, and the message carries no position).
+    ModifierNotAllowed {
+        /// `anchored` or `smoothed`.
+        modifier: &'static str,
+        /// The function called.
+        function: &'static str,
+    },
     /// A feature this engine does not evaluate (native histograms, `info`).
     Unsupported(&'static str),
 }
@@ -247,8 +300,12 @@ impl fmt::Display for EngineError {
             EngineErrorKind::TooManySamples(n) => {
                 write!(f, "query processing would load too many samples into memory in query execution (limit {n})")
             }
-            EngineErrorKind::Timeout => f.write_str("query timed out in query execution"),
-            EngineErrorKind::Cancelled => f.write_str("query was canceled in query execution"),
+            EngineErrorKind::Timeout => {
+                write!(f, "query timed out in {}", self.phase.unwrap_or(QueryPhase::Evaluation))
+            }
+            EngineErrorKind::Cancelled => {
+                write!(f, "query was canceled in {}", self.phase.unwrap_or(QueryPhase::Evaluation))
+            }
             EngineErrorKind::Storage(e) => write!(f, "{e}"),
             EngineErrorKind::DuplicateLabelset => f.write_str("vector cannot contain metrics with the same labelset"),
             EngineErrorKind::DuplicateMatchSeries { group, side, series } => write!(
@@ -268,6 +325,10 @@ impl fmt::Display for EngineError {
             EngineErrorKind::Function(e) => write!(f, "{e}"),
             EngineErrorKind::LabelFunction(e) => write!(f, "{e}"),
             EngineErrorKind::ConflictingInfoLabel(l) => write!(f, "conflicting label {l:?} in info metrics"),
+            EngineErrorKind::ModifierNotAllowed { modifier, function } => {
+                let allowed = if *modifier == "anchored" { ANCHORED_FUNCTIONS } else { SMOOTHED_FUNCTIONS };
+                write!(f, "{modifier} modifier can only be used with: {} - not with {function}", allowed.join(", "))
+            }
             EngineErrorKind::Unsupported(what) => write!(f, "not supported by this engine: {what}"),
         }
     }

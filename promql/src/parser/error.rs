@@ -6,7 +6,12 @@ use super::ast::{PosRange, ValueType};
 
 /// A query could not be parsed or did not type-check.
 ///
-/// Displays like Prometheus's errors: `1:5: parse error: unexpected "}"`.
+/// Displays like Prometheus's errors: `1:5: parse error: unexpected "}"` (line and byte
+/// column, both from 1). Prometheus shows that text everywhere a query fails to parse: its
+/// query API answers `bad_data` with `invalid parameter "query": 1:5: parse error: …`, its
+/// rule loader `could not parse expression: 1:5: parse error: …`, and its test scripts
+/// compare the whole text. Errors found while evaluating a parsed query carry no position
+/// (see [`EngineError`](crate::engine::EngineError)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError {
     inner: Box<Inner>,

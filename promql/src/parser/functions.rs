@@ -158,9 +158,12 @@ pub fn get_function(name: &str) -> Option<&'static Function> {
     FUNCTIONS.binary_search_by(|f| f.name.cmp(name)).ok().map(|i| &FUNCTIONS[i])
 }
 
-/// Functions accepting a range selector with the `anchored` modifier.
+/// Functions accepting a range selector with the `anchored` modifier, sorted. Any function
+/// parses with such a selector; the engine rejects the others when it evaluates the call,
+/// as Prometheus does.
 pub const ANCHORED_FUNCTIONS: &[&str] = &["changes", "delta", "increase", "rate", "resets"];
-/// Functions accepting a range selector with the `smoothed` modifier.
+/// Functions accepting a range selector with the `smoothed` modifier, sorted (checked when
+/// evaluating, as for [`ANCHORED_FUNCTIONS`]).
 pub const SMOOTHED_FUNCTIONS: &[&str] = &["delta", "increase", "rate"];
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use ember_exposition::{METRIC_NAME_LABEL, MatchType, Matcher};
 use super::ParseOptions;
 use super::ast::*;
 use super::error::{ParseError, ParseErrorKind as K};
-use super::functions::{ANCHORED_FUNCTIONS, Function, SMOOTHED_FUNCTIONS, get_function};
+use super::functions::{Function, get_function};
 use super::lexer::{Kw, Lexer, T, Token, unquote};
 
 type Result<T> = std::result::Result<T, ParseError>;
@@ -977,23 +977,6 @@ impl<'a> Parser<'a> {
                     arg.pos(),
                     K::TypeMismatch { expected: want, context: format!("call to function {:?}", func.name), got },
                 ));
-            }
-            if let Expr::MatrixSelector(m) = arg {
-                let (flag, name, allowed) = if m.selector.anchored {
-                    (true, "anchored", ANCHORED_FUNCTIONS)
-                } else {
-                    (m.selector.smoothed, "smoothed", SMOOTHED_FUNCTIONS)
-                };
-                if flag && !allowed.contains(&func.name) {
-                    return Err(self.invalid(
-                        arg.pos(),
-                        format!(
-                            "{name} modifier can only be used with: {} - not with {}",
-                            allowed.join(", "),
-                            func.name
-                        ),
-                    ));
-                }
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 use ember_exposition::{Labels, METRIC_NAME_LABEL};
 use hashbrown::HashMap;
 
-use super::{Elem, Evaluator, KEY_GROUP, NO_KEY, Range, RangeData, Result, SeriesBuf, Val, err};
+use super::{Elem, Evaluator, KEY_GROUP, NO_KEY, Range, RangeData, Result, SeriesBuf, Val, err, info_reference};
 use crate::engine::annotations::AnnotationKind;
 use crate::engine::functions::labels::{
     LabelFnError, LabelFnErrorKind, LabelJoin, LabelReplace, absent_labels, natural_cmp,
@@ -14,7 +14,7 @@ use crate::engine::functions::{
     eval_elementwise, eval_range_at, extended_rate, sort_order, validate_smoothing_params,
 };
 use crate::engine::{EngineError, EngineErrorKind};
-use crate::parser::{Call, Expr, ValueType};
+use crate::parser::{ANCHORED_FUNCTIONS, AtModifier, Call, DurationArg, Expr, SMOOTHED_FUNCTIONS, ValueType};
 
 /// Per info series: its metric name, identifying label values and data labels.
 type InfoMeta = (String, Vec<String>, Vec<(String, String)>);
@@ -30,9 +30,32 @@ fn unparen(e: &Expr) -> &Expr {
     }
 }
 
+/// Rejects a range selector argument with the `anchored` or `smoothed` modifier when the
+/// function does not take it. Prometheus checks this when it evaluates the call, so the query
+/// parses and the error is an evaluation error without a position.
+fn check_range_modifiers(c: &Call) -> Result<()> {
+    let Some(Expr::MatrixSelector(m)) = c.args.iter().find(|a| a.value_type() == ValueType::Matrix) else {
+        return Ok(());
+    };
+    let (modifier, allowed) = match (m.selector.anchored, m.selector.smoothed) {
+        (true, _) => ("anchored", ANCHORED_FUNCTIONS),
+        (_, true) => ("smoothed", SMOOTHED_FUNCTIONS),
+        _ => return Ok(()),
+    };
+    if allowed.contains(&c.func.name) {
+        return Ok(());
+    }
+    err(EngineErrorKind::ModifierNotAllowed { modifier, function: c.func.name })
+}
+
 impl Evaluator<'_> {
     pub(crate) fn eval_call(&mut self, c: &Call, r: Range) -> Result<Val> {
         let name = c.func.name;
+        // Prometheus evaluates nothing over an empty range (a subquery with no step inside
+        // its window), so it never gets to reject the modifier there.
+        if r.end >= r.start {
+            check_range_modifiers(c)?;
+        }
         if let Some(f) = RangeFunction::from_name(name) {
             return self.eval_range_function(c, f, r);
         }
@@ -465,8 +488,8 @@ impl Evaluator<'_> {
 
     /// The experimental `info(v, {selector})`: adds the data labels of info series (by
     /// default `target_info`) that share `instance` and `job` with each sample. The info
-    /// series are read at the same times (`@`, `offset`) as an instant selector `v`; when
-    /// several series of one info metric match, the one with the latest sample wins.
+    /// series are read at the times the samples of `v` come from (see [`info_reference`]);
+    /// when several series of one info metric match, the one with the latest sample wins.
     fn eval_info(&mut self, c: &Call, r: Range) -> Result<Val> {
         const IDENTIFYING: [&str; 2] = ["instance", "job"];
         let mut sel = match c.args.get(1).map(unparen) {
@@ -497,10 +520,10 @@ impl Evaluator<'_> {
             sel.matchers.push(m.clone());
             name_matchers.push(m);
         }
-        if let Expr::VectorSelector(base) = unparen(&c.args[0]) {
-            sel.offset = base.offset.clone();
-            sel.at = base.at;
-        }
+        // Read the info series at the times the samples of the first argument come from.
+        let (at, offset) = info_reference(self, &c.args[0])?;
+        sel.at = at.map(AtModifier::Timestamp);
+        sel.offset = Some(DurationArg::Fixed(offset));
         let base = self.eval(&c.args[0], r)?;
         // Sample times (seconds) of the info series, by step.
         let info = self.eval_vector_selector(&sel, r, true)?;
