@@ -53,6 +53,9 @@ struct ServerFlags {
     /// The most queries evaluated at once.
     #[arg(long = "query.max-concurrency", default_value_t = 20)]
     max_concurrency: usize,
+    /// Comma-separated feature names to enable; known: exemplar-storage.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    enable_feature: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -305,6 +308,7 @@ fn run_server(f: ServerFlags) -> Result<(), String> {
         enable_admin_api: f.enable_admin_api,
         max_samples: f.max_samples,
         max_concurrency: f.max_concurrency,
+        enable_features: f.enable_feature,
     };
     ember_server::server::run(opts)
 }
