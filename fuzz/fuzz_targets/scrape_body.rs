@@ -1,6 +1,7 @@
 //! Scrape bodies into storage: any body in any format, scraped twice into a head through
 //! one scrape cache (so the cached path and staleness run too), never panics; a failed
-//! scrape rolls back and marks staleness as the scrape loop does.
+//! scrape rolls back and marks staleness as the scrape loop does; exemplars are kept only
+//! when enabled, and never more than the ring holds.
 #![no_main]
 
 use ember_discovery::scrape::{ScrapeCache, SeriesRules};
@@ -17,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
     rules.honor_labels = sel & 4 != 0;
     rules.honor_timestamps = sel & 8 != 0;
     rules.track_timestamps_staleness = sel & 16 != 0;
-    let head = Head::builder().build();
+    // Bit 5: exemplar storage on (a small ring, so eviction runs too).
+    rules.exemplars = sel & 32 != 0;
+    let head = Head::builder().max_exemplars(std::num::NonZeroUsize::new(4).unwrap()).build();
     let mut cache = ScrapeCache::new();
     // The second scrape sees half the body: some series stay, some go stale.
     for (t, body) in [(10_000, body), (25_000, &body[..body.len() / 2])] {
@@ -35,4 +38,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let q = Queryable::querier(&head, i64::MIN, i64::MAX).unwrap();
     let _ = q.label_names(&[]);
+    let all = [vec![ember_exposition::Matcher::regex("__name__", ".*").unwrap()]];
+    let got = head.query_exemplars(i64::MIN, i64::MAX, &all);
+    assert!(rules.exemplars || got.is_empty(), "exemplars stored while off");
+    assert!(got.iter().map(|s| s.exemplars.len()).sum::<usize>() <= 4, "ring overflow");
 });

@@ -1,6 +1,7 @@
 //! WAL replay over arbitrary segment bytes: never panics, never errors (corruption is
 //! repaired and reported, not an error), and after the repair a second replay is clean and
-//! yields the same records.
+//! yields the same records. Every record kind the decoder knows (series, samples,
+//! tombstones, exemplars) and unknown kinds go through the same path.
 #![no_main]
 
 use ember_tsdb::wal::{self, Record};

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ember_exposition::{Labels, Matcher, Timestamp};
+use ember_exposition::{Exemplar, Labels, Matcher, Timestamp};
 use parking_lot::{Mutex, RwLock};
 
 use crate::block::Block;
@@ -32,7 +32,9 @@ use crate::storage::{
     StorageError, Value,
 };
 use crate::storage::{SampleIterator, SelectHints, Series, SeriesSet, Warned};
-use crate::wal::{self, Encoder, Record, RefSample, RefTombstone, ReplayStats, SyncPolicy, Wal, WalOptions};
+use crate::wal::{
+    self, Encoder, Record, RefExemplar, RefSample, RefTombstone, ReplayStats, SyncPolicy, Wal, WalOptions,
+};
 
 mod clean;
 pub use clean::CleanTombstonesStats;
@@ -353,6 +355,19 @@ pub(crate) fn replay_into(head: &Head, dir: &Path, stones: &mut HeadTombstones) 
                     }
                 }
             }
+            Record::Exemplars(ex) => {
+                let store = head.exemplar_store();
+                for e in ex {
+                    match map.get(e.r as usize) {
+                        Some(&to) if to != 0 && store.enabled() => {
+                            let ex = Exemplar { labels: e.labels, value: f64::from_bits(e.v), timestamp: Some(e.t) };
+                            // Refusals are counted by the store, as at append.
+                            let _ = store.add(to, &ex);
+                        }
+                        _ => {}
+                    }
+                }
+            }
             Record::Tombstones(ts) => {
                 for t in ts {
                     let to = map.get(t.r as usize).copied().unwrap_or(0);
@@ -472,7 +487,12 @@ impl Db {
 
     /// A new appender whose commit writes the WAL, then the head.
     pub fn appender(&self) -> DbAppender {
-        DbAppender { db: Arc::clone(&self.inner), app: Some(self.inner.head.appender()), samples: Vec::new() }
+        DbAppender {
+            db: Arc::clone(&self.inner),
+            app: Some(self.inner.head.appender()),
+            samples: Vec::new(),
+            exemplars: Vec::new(),
+        }
     }
 
     /// A querier over `[mint, maxt]` spanning the head and every block that overlaps the
@@ -739,6 +759,17 @@ impl Db {
         Ok(())
     }
 
+    /// The exemplars in `[start, end]` of the head series matching any of `matcher_sets`;
+    /// see [`Head::query_exemplars`].
+    pub fn query_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[Vec<Matcher>],
+    ) -> Vec<crate::head::SeriesExemplars> {
+        self.inner.head.query_exemplars(start, end, matcher_sets)
+    }
+
     /// Series references matching `matchers` in the head.
     pub fn head_series(&self, matchers: &[Matcher]) -> Vec<SeriesRef> {
         self.inner.head.series_refs(matchers)
@@ -757,6 +788,23 @@ pub struct DbAppender {
     db: Arc<DbInner>,
     app: Option<HeadAppender>,
     samples: Vec<RefSample>,
+    exemplars: Vec<RefExemplar>,
+}
+
+impl DbAppender {
+    /// Notes the exemplars of an accepted sample for the WAL, when the head keeps them.
+    #[inline]
+    fn log_exemplars(&mut self, r: SeriesRef, t: Timestamp, opts: &AppendOptions) {
+        if opts.exemplars.is_empty() || self.db.wal.is_none() || !self.db.head.exemplar_store().enabled() {
+            return;
+        }
+        for e in &opts.exemplars {
+            if crate::exemplars::validate(e).is_ok() {
+                let t = e.timestamp.unwrap_or(t);
+                self.exemplars.push(RefExemplar { r: r.0, t, v: e.value.to_bits(), labels: e.labels.clone() });
+            }
+        }
+    }
 }
 
 impl DbAppender {
@@ -775,6 +823,7 @@ impl DbAppender {
         if let Some(f) = v.as_float() {
             self.samples.push(RefSample { r: r.0, t, v: f.to_bits() });
         }
+        self.log_exemplars(r, t, opts);
         Ok(r)
     }
 
@@ -791,6 +840,7 @@ impl DbAppender {
         let r = app.append_ref(series, t, v, opts)?;
         if let (Some(r), Some(f)) = (r, v.as_float()) {
             self.samples.push(RefSample { r: r.0, t, v: f.to_bits() });
+            self.log_exemplars(r, t, opts);
         }
         Ok(r)
     }
@@ -825,6 +875,9 @@ impl DbAppender {
             st.enc.series(new_series.iter().map(|(r, l)| (*r, l)), &mut st.buf);
         }
         st.enc.samples(&self.samples, &mut st.buf);
+        if !self.exemplars.is_empty() {
+            st.enc.exemplars(&self.exemplars, &mut st.buf);
+        }
         if st.wal.write(&st.buf).is_err() {
             for (r, _) in &new_series {
                 let i = (*r >> 6) as usize;
@@ -843,6 +896,7 @@ impl DbAppender {
     /// Discards the batch.
     pub fn rollback(mut self) -> std::result::Result<(), AppendError> {
         self.samples.clear();
+        self.exemplars.clear();
         match self.app.take() {
             Some(app) => app.rollback(),
             None => Ok(()),

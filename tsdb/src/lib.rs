@@ -84,6 +84,7 @@ mod compact;
 pub mod db;
 mod enc;
 pub mod error;
+pub mod exemplars;
 pub mod head;
 pub mod storage;
 mod sys;

@@ -34,6 +34,9 @@ pub struct SeriesRules {
     pub metric_relabel: Vec<Relabel>,
     /// The limits that fail a scrape.
     pub limits: Limits,
+    /// Pass exemplars to the appender (exemplar storage is enabled); when off (the
+    /// default) they are not even converted.
+    pub exemplars: bool,
 }
 
 impl SeriesRules {
@@ -47,6 +50,7 @@ impl SeriesRules {
             track_timestamps_staleness: false,
             metric_relabel: Vec::new(),
             limits: Limits::default(),
+            exemplars: false,
         }
     }
 
@@ -394,11 +398,12 @@ impl ScrapeCache {
                 }
                 Err(e) => return Err(ScrapeError::parse(format, e)),
             };
-            let exemplar = s.exemplar.as_ref().map(|e| Exemplar {
-                labels: e.labels.to_labels(),
-                value: e.value,
-                timestamp: e.timestamp,
-            });
+            let exemplar = match &s.exemplar {
+                Some(e) if rules.exemplars => {
+                    Some(Exemplar { labels: e.labels.to_labels(), value: e.value, timestamp: e.timestamp })
+                }
+                _ => None,
+            };
             self.sample(app, rules, &s.name, s.labels, s.value, s.timestamp, exemplar, t, st)?;
         }
         Ok(())
@@ -433,7 +438,8 @@ impl ScrapeCache {
                     raw.push_str("\",");
                 }
                 let labels = LabelsRef::from_raw(&raw);
-                res = self.sample(app, rules, &smp.name, labels, smp.value, smp.timestamp, smp.exemplar.clone(), t, st);
+                let exemplar = if rules.exemplars { smp.exemplar.clone() } else { None };
+                res = self.sample(app, rules, &smp.name, labels, smp.value, smp.timestamp, exemplar, t, st);
                 if res.is_err() {
                     break 'families;
                 }
@@ -732,6 +738,38 @@ mod tests {
         let mut cache = ScrapeCache::new();
         scrape(&head, &mut cache, &rules, "m{job=\"x\"} 1\n", 1000).unwrap();
         assert!(dump(&head).contains_key("m{instance=\"t\", job=\"x\"}"));
+    }
+
+    #[test]
+    fn exemplars_pass_only_when_enabled() {
+        let body = "# TYPE req counter\nreq_total 3 # {trace_id=\"abc\"} 0.5 1.5\n\
+                    # TYPE lat histogram\nlat_bucket{le=\"1\"} 2 # {trace_id=\"def\"} 0.25\n\
+                    lat_bucket{le=\"+Inf\"} 2\nlat_count 2\nlat_sum 0.5\n# EOF\n";
+        for on in [false, true] {
+            let head = Head::builder().max_exemplars(std::num::NonZeroUsize::new(8).unwrap()).build();
+            let mut rules = SeriesRules::new(labels! {"job" => "j"});
+            rules.exemplars = on;
+            let mut cache = ScrapeCache::new();
+            let mut app = Appendable::appender(&head);
+            cache.append_body(&mut *app, &rules, body.as_bytes(), Format::OpenMetrics100, 2_000).unwrap();
+            app.commit().unwrap();
+            let got = head.query_exemplars(0, 10_000, &[vec![Matcher::regex("__name__", ".+").unwrap()]]);
+            let got: Vec<(String, String, Option<i64>)> = got
+                .iter()
+                .flat_map(|s| {
+                    s.exemplars.iter().map(|e| (s.labels.to_series_string(), e.labels.to_series_string(), e.timestamp))
+                })
+                .collect();
+            let want: Vec<(String, String, Option<i64>)> = if on {
+                vec![
+                    ("lat_bucket{job=\"j\", le=\"1\"}".into(), "{trace_id=\"def\"}".into(), Some(2_000)),
+                    ("req_total{job=\"j\"}".into(), "{trace_id=\"abc\"}".into(), Some(1_500)),
+                ]
+            } else {
+                vec![]
+            };
+            assert_eq!(got, want, "exemplars {on}");
+        }
     }
 
     #[test]

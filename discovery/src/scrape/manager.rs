@@ -30,6 +30,9 @@ pub struct ScrapeOptions {
     pub offset_seed: u64,
     /// Replaces a loopback host in the targets view's `globalUrl`.
     pub hostname: Option<String>,
+    /// Pass scraped exemplars to the storage (Prometheus does with
+    /// `--enable-feature=exemplar-storage`); off, they are skipped unread.
+    pub exemplars: bool,
 }
 
 /// Totals over every loop since the manager started.
@@ -395,6 +398,7 @@ impl ScrapeManager {
                 track_timestamps_staleness: pool.track_timestamps_staleness,
                 metric_relabel: pool.metric_relabel.clone(),
                 limits: pool.limits,
+                exemplars: self.inner.opts.exemplars,
             },
             report: Report::new(target.labels()),
             target,

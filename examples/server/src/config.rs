@@ -193,8 +193,38 @@ struct OtherSections {
     rule_files: Vec<String>,
     #[serde(default)]
     alerting: AlertingSection,
+    #[serde(default)]
+    storage: StorageSection,
     #[serde(flatten)]
     _rest: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+/// The `storage` section (only `exemplars` is read here; `tsdb` is ignored).
+#[derive(Deserialize, Default)]
+struct StorageSection {
+    #[serde(default)]
+    exemplars: ExemplarsSection,
+}
+
+/// `storage.exemplars`.
+#[derive(Deserialize)]
+struct ExemplarsSection {
+    /// Negative counts as 0 (no exemplars kept), as in Prometheus.
+    #[serde(default = "default_max_exemplars")]
+    max_exemplars: i64,
+}
+
+impl Default for ExemplarsSection {
+    fn default() -> Self {
+        ExemplarsSection { max_exemplars: default_max_exemplars() }
+    }
+}
+
+/// Prometheus's default `storage.exemplars.max_exemplars`.
+pub const DEFAULT_MAX_EXEMPLARS: usize = 100_000;
+
+fn default_max_exemplars() -> i64 {
+    DEFAULT_MAX_EXEMPLARS as i64
 }
 
 /// The whole server configuration.
@@ -214,6 +244,9 @@ pub struct ServerConfig {
     pub redacted: String,
     /// The embedded dispatcher's configuration, when `alerting.alertmanager_config_file` is set.
     pub embedded_alertmanager: Option<EmbeddedAlertmanagerConfig>,
+    /// `storage.exemplars.max_exemplars` (default 100000; used with
+    /// `--enable-feature=exemplar-storage`).
+    pub max_exemplars: usize,
 }
 
 impl ServerConfig {
@@ -223,7 +256,12 @@ impl ServerConfig {
         let mut scrape = ScrapeConfig::from_yaml(text).map_err(|e| err(e.to_string()))?;
         scrape.resolve_paths(base_dir);
         let other: OtherSections = if text.trim().is_empty() {
-            OtherSections { rule_files: Vec::new(), alerting: AlertingSection::default(), _rest: Default::default() }
+            OtherSections {
+                rule_files: Vec::new(),
+                alerting: AlertingSection::default(),
+                storage: StorageSection::default(),
+                _rest: Default::default(),
+            }
         } else {
             serde_norway::from_str(text).map_err(|e| err(e.to_string()))?
         };
@@ -243,6 +281,7 @@ impl ServerConfig {
             source: text.to_owned(),
             redacted,
             embedded_alertmanager,
+            max_exemplars: usize::try_from(other.storage.exemplars.max_exemplars).unwrap_or(0),
         })
     }
 

@@ -62,6 +62,9 @@ struct ServerFlags {
     /// The least `for` time left to an alert restored after a restart.
     #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
     alert_for_grace_period: String,
+    /// Comma-separated feature names to enable; known: exemplar-storage.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    enable_feature: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -317,6 +320,7 @@ fn run_server(f: ServerFlags) -> Result<(), String> {
         enable_admin_api: f.enable_admin_api,
         max_samples: f.max_samples,
         max_concurrency: f.max_concurrency,
+        enable_features: f.enable_feature,
     };
     ember_server::server::run(opts)
 }

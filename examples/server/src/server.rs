@@ -56,13 +56,26 @@ pub struct ServerOptions {
     pub alert_for_outage_tolerance: Duration,
     /// `--rules.alert.for-grace-period`: the least `for` time left after a restore.
     pub alert_for_grace_period: Duration,
+    /// `--enable-feature` (known: `exemplar-storage`).
+    pub enable_features: Vec<String>,
 }
 
 impl ServerOptions {
+    /// Whether `--enable-feature=exemplar-storage` is set.
+    pub fn exemplar_storage(&self) -> bool {
+        self.enable_features.iter().any(|f| f == "exemplar-storage")
+    }
+
+    /// The scrape options the flags imply.
+    pub fn scrape_options(&self) -> ScrapeOptions {
+        ScrapeOptions { exemplars: self.exemplar_storage(), ..ScrapeOptions::default() }
+    }
+
     /// The flags as `/api/v1/status/flags` lists them.
     pub fn flags(&self) -> Vec<(&'static str, String)> {
         vec![
             ("config.file", self.config_file.clone().unwrap_or_default()),
+            ("enable-feature", self.enable_features.join(",")),
             ("query.lookback-delta", format_duration(self.lookback_delta)),
             ("query.max-concurrency", self.max_concurrency.to_string()),
             ("query.max-samples", self.max_samples.to_string()),
@@ -160,7 +173,7 @@ impl App {
         let c = ServerConfig::load(file).map_err(|e| e.to_string())?;
         let alertmanagers = crate::notifier::build_sets(&c)?;
         let settings = rule_settings(&c)?;
-        let scraping = Scraping::prepare(&c, self.appendable.clone())?;
+        let scraping = Scraping::prepare(&c, self.appendable.clone(), self.opts.scrape_options())?;
         let tsdb = std::path::Path::new(&self.opts.tsdb_path);
         let want = c.embedded_alertmanager.as_ref();
         let current = self.alertmanager.read().clone();
@@ -195,6 +208,9 @@ impl App {
                 }
             }
             (None, _, None) => {}
+        }
+        if self.opts.exemplar_storage() {
+            self.db.head().resize_exemplars(c.max_exemplars);
         }
         *self.config.write() = Arc::new(c);
         Ok(())
@@ -289,19 +305,32 @@ impl Scraping {
     /// Starts discovery and scraping for `config`, appending into `storage`. Must run
     /// inside the tokio runtime.
     pub fn start(config: &ServerConfig, storage: Arc<dyn Appendable>) -> Result<Scraping, String> {
-        Ok(Self::prepare(config, storage)?.start())
+        Scraping::start_with(config, storage, ScrapeOptions::default())
+    }
+
+    /// [`Scraping::start`] with scrape options (exemplars on or off).
+    pub fn start_with(
+        config: &ServerConfig,
+        storage: Arc<dyn Appendable>,
+        scrape_opts: ScrapeOptions,
+    ) -> Result<Scraping, String> {
+        Ok(Self::prepare(config, storage, scrape_opts)?.start())
     }
 
     /// Builds the providers and scrape pools for `config` (every check that can fail),
     /// starting nothing yet.
-    pub fn prepare(config: &ServerConfig, storage: Arc<dyn Appendable>) -> Result<PreparedScraping, String> {
+    pub fn prepare(
+        config: &ServerConfig,
+        storage: Arc<dyn Appendable>,
+        scrape_opts: ScrapeOptions,
+    ) -> Result<PreparedScraping, String> {
         let opts = ProviderOptions::default();
         let mut all = Vec::new();
         for sc in &config.scrape.scrape_configs {
             let provs = providers(sc, &opts).map_err(|e| format!("job {:?}: {e}", sc.job_name))?;
             all.extend(provs.into_iter().map(|(name, p)| (sc.job_name.clone(), name, p)));
         }
-        let scrape = ScrapeManager::new(&config.scrape.scrape_configs, storage, ScrapeOptions::default())
+        let scrape = ScrapeManager::new(&config.scrape.scrape_configs, storage, scrape_opts)
             .map_err(|e| e.to_string())?;
         Ok(PreparedScraping { providers: all, scrape })
     }
@@ -732,6 +761,9 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
         }
     };
     let mut builder = Db::builder(&opts.tsdb_path).compact_every(Duration::from_secs(60));
+    if let Some(n) = std::num::NonZeroUsize::new(config.max_exemplars).filter(|_| opts.exemplar_storage()) {
+        builder = builder.head(ember_tsdb::head::HeadBuilder::default().max_exemplars(n));
+    }
     if let Some(r) = &opts.retention_time {
         let ms = ember_promql::series::parse_duration_ms(r)
             .filter(|ms| *ms > 0)
@@ -814,7 +846,7 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
             bind(&opts.listen_address).await.map_err(|e| format!("listening on {}: {e}", opts.listen_address))?;
         let app = build_app(opts, addr)?;
         eprintln!("ember: listening on http://{addr}");
-        let scraping = Scraping::start(&app.config(), app.appendable.clone())?;
+        let scraping = Scraping::start_with(&app.config(), app.appendable.clone(), app.opts.scrape_options())?;
         *app.scraping.lock() = Some(scraping);
         let config = app.config();
         let tsdb = std::path::Path::new(&app.opts.tsdb_path);

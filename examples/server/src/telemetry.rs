@@ -140,6 +140,45 @@ impl Collector for ServerCollector {
                 app.notifier.stats().1 as f64,
             ),
         ];
+        let ex = head.exemplar_store().stats();
+        out.extend([
+            family(
+                "prometheus_tsdb_exemplar_exemplars_in_storage",
+                "Number of exemplars currently in circular storage.",
+                G,
+                ex.exemplars_in_storage as f64,
+            ),
+            family(
+                "prometheus_tsdb_exemplar_series_with_exemplars_in_storage",
+                "Number of series with exemplars currently in circular storage.",
+                G,
+                ex.series_with_exemplars as f64,
+            ),
+            family(
+                "prometheus_tsdb_exemplar_max_exemplars",
+                "Total number of exemplars the exemplar storage can store, resizeable.",
+                G,
+                ex.max_exemplars as f64,
+            ),
+            family(
+                "prometheus_tsdb_exemplar_exemplars_appended",
+                "Total number of appended exemplars.",
+                C,
+                ex.appended_total as f64,
+            ),
+            family(
+                "prometheus_tsdb_exemplar_out_of_order_exemplars",
+                "Total number of out of order exemplar ingestion failed attempts.",
+                C,
+                ex.out_of_order_total as f64,
+            ),
+            family(
+                "prometheus_tsdb_exemplar_last_exemplars_timestamp_seconds",
+                "The timestamp of the oldest exemplar stored in circular storage.",
+                G,
+                ex.oldest_timestamp.unwrap_or(0) as f64 / 1000.0,
+            ),
+        ]);
         if let Some(e) = app.embedded_alertmanager() {
             out.extend(alertmanager_families(&e));
         }

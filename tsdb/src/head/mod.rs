@@ -28,7 +28,7 @@ mod series;
 mod symbols;
 mod table;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::num::{NonZeroU16, NonZeroUsize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -38,6 +38,7 @@ use ember_exposition::{Exemplar, Label, Labels, METRIC_NAME_LABEL, Matcher, Time
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
+use crate::exemplars::ExemplarStore;
 use crate::storage::{
     AppendError, AppendErrorKind, AppendOptions, Appendable, Appender, Metadata, PointsIterator, Querier, Queryable,
     SampleIterator, SelectHints, Series, SeriesRef, SeriesSet, StorageError, StorageErrorKind, Value, Warned,
@@ -112,7 +113,8 @@ impl HeadBuilder {
         self
     }
 
-    /// Keep up to `n` exemplars, the newest, in a ring (default: exemplars are not kept).
+    /// Keep up to `n` exemplars, the newest, in a ring (default: exemplars are not kept;
+    /// [`Head::resize_exemplars`] changes it later). See [`crate::exemplars`].
     pub fn max_exemplars(mut self, n: NonZeroUsize) -> Self {
         self.max_exemplars = Some(n);
         self
@@ -136,7 +138,7 @@ impl HeadBuilder {
                 iso: Isolation::default(),
                 samples_appended: AtomicU64::new(0),
                 samples_dropped: AtomicU64::new(0),
-                exemplars: self.max_exemplars.map(|n| Mutex::new(VecDeque::with_capacity(n.get().min(1 << 16)))),
+                exemplars: ExemplarStore::new(self.max_exemplars.map_or(0, NonZeroUsize::get)),
                 opts: self,
             }),
         }
@@ -204,7 +206,7 @@ struct HeadInner {
     iso: Isolation,
     samples_appended: AtomicU64,
     samples_dropped: AtomicU64,
-    exemplars: Option<Mutex<VecDeque<(u32, Exemplar)>>>,
+    exemplars: ExemplarStore,
 }
 
 /// The in-memory head of the database. Cloning shares it.
@@ -393,8 +395,57 @@ impl Head {
     /// The exemplars kept for a series, oldest first (none unless
     /// [`HeadBuilder::max_exemplars`] is set).
     pub fn exemplars(&self, r: SeriesRef) -> Vec<Exemplar> {
-        let Some(ex) = &self.inner.exemplars else { return Vec::new() };
-        ex.lock().iter().filter(|(id, _)| *id as u64 == r.0).map(|(_, e)| e.clone()).collect()
+        match u32::try_from(r.0) {
+            Ok(id) => self.inner.exemplars.series(id, i64::MIN, i64::MAX),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The exemplar store (capacity 0 unless [`HeadBuilder::max_exemplars`] was set or
+    /// [`Head::resize_exemplars`] called).
+    pub fn exemplar_store(&self) -> &ExemplarStore {
+        &self.inner.exemplars
+    }
+
+    /// Changes how many exemplars are kept (0: none), keeping the newest; returns how many
+    /// were dropped.
+    pub fn resize_exemplars(&self, capacity: usize) -> usize {
+        self.inner.exemplars.resize(capacity)
+    }
+
+    /// The exemplars in `[start, end]` of the series matching any of `matcher_sets` (each
+    /// set a conjunction, as in one selector), per series in label order, each series'
+    /// exemplars oldest first. Series without exemplars in the range are left out.
+    pub fn query_exemplars(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+        matcher_sets: &[Vec<Matcher>],
+    ) -> Vec<SeriesExemplars> {
+        let store = &self.inner.exemplars;
+        if !store.enabled() || start > end {
+            return Vec::new();
+        }
+        let mut ids = roaring::RoaringBitmap::new();
+        {
+            let index = self.inner.index.read();
+            for set in matcher_sets {
+                ids |= index.postings_for_matchers(set);
+            }
+        }
+        let mut out: Vec<SeriesExemplars> = ids
+            .iter()
+            .filter_map(|id| {
+                let exemplars = store.series(id, start, end);
+                if exemplars.is_empty() {
+                    return None;
+                }
+                let labels = self.series_labels(SeriesRef(id as u64))?;
+                Some(SeriesExemplars { labels, exemplars })
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
     }
 
     /// Drops data older than `mint`, refuses appends older than it from now on
@@ -471,6 +522,15 @@ impl Head {
             series_count_by_label_value_pair: top(pairs),
         }
     }
+}
+
+/// One series' exemplars, as [`Head::query_exemplars`] returns them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesExemplars {
+    /// The series' labels.
+    pub labels: Labels,
+    /// Its exemplars in the range, oldest first (each with its timestamp).
+    pub exemplars: Vec<Exemplar>,
 }
 
 /// What [`Head::truncate`] removed.
@@ -635,8 +695,13 @@ impl HeadAppender {
         if let Some(m) = &opts.metadata {
             self.metadata.push((ptr, m.clone()));
         }
-        if h.exemplars.is_some() {
-            self.exemplars.extend(opts.exemplars.iter().map(|e| (id, e.clone())));
+        if !opts.exemplars.is_empty() && h.exemplars.enabled() {
+            // Without its own timestamp an exemplar takes the sample's.
+            self.exemplars.extend(
+                opts.exemplars
+                    .iter()
+                    .map(|e| (id, Exemplar { timestamp: Some(e.timestamp.unwrap_or(t)), ..e.clone() })),
+            );
         }
         self.pending.push(Pending { series: ptr, slot, t, bits });
         self.mint = self.mint.min(t);
@@ -735,15 +800,9 @@ impl HeadAppender {
                 inner.metadata = Some(Arc::new(m));
             }
         }
-        if let Some(ex) = &h.exemplars {
-            let cap = opts.max_exemplars.map_or(0, NonZeroUsize::get);
-            let mut ring = ex.lock();
-            for e in std::mem::take(&mut self.exemplars) {
-                if ring.len() == cap {
-                    ring.pop_front();
-                }
-                ring.push_back(e);
-            }
+        for (id, e) in std::mem::take(&mut self.exemplars) {
+            // Refusals (out of order, label set too long) are counted by the store.
+            let _ = h.exemplars.add(id, &e);
         }
         if stored > 0 {
             h.min_t.fetch_min(self.mint, Ordering::AcqRel);

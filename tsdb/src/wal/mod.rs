@@ -36,7 +36,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
-pub use record::{Encoder, Record, RecordType, RefSample, RefSeries, RefTombstone};
+pub use record::{Encoder, Record, RecordType, RefExemplar, RefSample, RefSeries, RefTombstone};
 use record::{FrameError, decode, read_frame};
 
 /// When the WAL is `fsync`ed; see the module docs for what each policy guarantees.
@@ -310,6 +310,8 @@ pub struct ReplayStats {
     pub samples: u64,
     /// Series records' entries read.
     pub series: u64,
+    /// Exemplars read.
+    pub exemplars: u64,
     /// Records of kinds this version does not know (skipped).
     pub unknown_records: u64,
     /// Segments read (the checkpoint's included).
@@ -470,6 +472,7 @@ pub fn replay(dir: &Path, mut apply: impl FnMut(Record)) -> Result<ReplayStats> 
                 match &rec {
                     Record::Samples(s) => stats.samples += s.len() as u64,
                     Record::Series(s) => stats.series += s.len() as u64,
+                    Record::Exemplars(e) => stats.exemplars += e.len() as u64,
                     Record::Unknown(_) => stats.unknown_records += 1,
                     _ => {}
                 }
@@ -586,6 +589,7 @@ impl Wal {
             let mut series = Vec::new();
             let mut samples = Vec::new();
             let mut stones = Vec::new();
+            let mut exemplars = Vec::new();
             // A corrupt tail was cut at replay; anything found now stops this file.
             let _ = scan(&bytes, |rec| match rec {
                 Record::Series(s) => {
@@ -600,6 +604,13 @@ impl Wal {
                     if !samples.is_empty() {
                         stats.samples += samples.len() as u64;
                         enc.samples(&samples, &mut buf);
+                    }
+                }
+                Record::Exemplars(e) => {
+                    exemplars.clear();
+                    exemplars.extend(e.into_iter().filter(|e| e.t >= mint && keep(e.r)));
+                    if !exemplars.is_empty() {
+                        enc.exemplars(&exemplars, &mut buf);
                     }
                 }
                 Record::Tombstones(t) => {

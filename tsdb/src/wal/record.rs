@@ -32,6 +32,8 @@ pub enum RecordType {
     Samples = 2,
     /// Deletions: series reference and time range.
     Tombstones = 3,
+    /// Exemplars by series reference.
+    Exemplars = 4,
 }
 
 /// A series definition.
@@ -65,6 +67,19 @@ pub struct RefTombstone {
     pub maxt: Timestamp,
 }
 
+/// An exemplar of a series: timestamp, value bits and its own labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefExemplar {
+    /// The series reference.
+    pub r: u64,
+    /// Timestamp.
+    pub t: Timestamp,
+    /// The value's bits.
+    pub v: u64,
+    /// The exemplar's labels (`trace_id`, …).
+    pub labels: Labels,
+}
+
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -75,6 +90,8 @@ pub enum Record {
     Samples(Vec<RefSample>),
     /// Deletions.
     Tombstones(Vec<RefTombstone>),
+    /// Exemplars.
+    Exemplars(Vec<RefExemplar>),
     /// A kind this version does not know (skipped on replay).
     Unknown(u8),
 }
@@ -103,11 +120,7 @@ impl Encoder {
         p.extend_from_slice(&[0; 10]);
         for (r, labels) in series {
             p.put_uvarint(r);
-            p.put_uvarint(labels.len() as u64);
-            for l in labels.iter() {
-                p.put_str(&l.name);
-                p.put_str(&l.value);
-            }
+            put_labels(p, labels);
             n += 1;
         }
         self.finish_counted(n, RecordType::Series, out);
@@ -144,6 +157,25 @@ impl Encoder {
         self.finish(RecordType::Tombstones, out);
     }
 
+    /// Appends a framed exemplars record to `out`: references and timestamps delta-coded
+    /// against the first exemplar, as in a samples record, then each exemplar's labels.
+    pub fn exemplars(&mut self, exemplars: &[RefExemplar], out: &mut Vec<u8>) {
+        self.payload.clear();
+        let p = &mut self.payload;
+        p.put_uvarint(exemplars.len() as u64);
+        if let Some(first) = exemplars.first() {
+            p.put_uvarint(first.r);
+            p.put_varint(first.t);
+            for e in exemplars {
+                p.put_varint(e.r.wrapping_sub(first.r) as i64);
+                p.put_varint(e.t.wrapping_sub(first.t));
+                p.put_u64(e.v);
+                put_labels(p, &e.labels);
+            }
+        }
+        self.finish(RecordType::Exemplars, out);
+    }
+
     /// Payload built with 10 reserved bytes for a count known only at the end.
     fn finish_counted(&mut self, n: u64, ty: RecordType, out: &mut Vec<u8>) {
         let mut head = Vec::with_capacity(10);
@@ -167,6 +199,28 @@ impl Encoder {
         }
         frame(ty as u8, &self.payload, out);
     }
+}
+
+fn put_labels(p: &mut Vec<u8>, labels: &Labels) {
+    p.put_uvarint(labels.len() as u64);
+    for l in labels.iter() {
+        p.put_str(&l.name);
+        p.put_str(&l.value);
+    }
+}
+
+fn labels(d: &mut Decbuf<'_>) -> DResult<Labels> {
+    let nl = d.count(2)?;
+    let mut labels = Vec::with_capacity(nl);
+    for _ in 0..nl {
+        let name = d.str()?.to_string();
+        let value = d.str()?.to_string();
+        labels.push(Label { name, value });
+    }
+    if labels.windows(2).any(|w| w[0].name >= w[1].name) {
+        return Err(d.err("labels not sorted"));
+    }
+    Ok(Labels::from_sorted_vec(labels))
 }
 
 /// Appends the header and payload of one record to `out`.
@@ -226,17 +280,7 @@ pub(crate) fn decode(ty: u8, payload: &[u8]) -> DResult<Record> {
             let mut out = Vec::with_capacity(n);
             for _ in 0..n {
                 let r = d.uvarint()?;
-                let nl = d.count(2)?;
-                let mut labels = Vec::with_capacity(nl);
-                for _ in 0..nl {
-                    let name = d.str()?.to_string();
-                    let value = d.str()?.to_string();
-                    labels.push(Label { name, value });
-                }
-                if labels.windows(2).any(|w| w[0].name >= w[1].name) {
-                    return Err(d.err("labels not sorted"));
-                }
-                out.push(RefSeries { r, labels: Labels::from_sorted_vec(labels) });
+                out.push(RefSeries { r, labels: labels(&mut d)? });
             }
             Record::Series(out)
         }
@@ -265,6 +309,21 @@ pub(crate) fn decode(ty: u8, payload: &[u8]) -> DResult<Record> {
                 out.push(RefTombstone { r, mint, maxt });
             }
             Record::Tombstones(out)
+        }
+        4 => {
+            let n = d.count(11)?;
+            let mut out = Vec::with_capacity(n);
+            if n > 0 {
+                let r0 = d.uvarint()?;
+                let t0 = d.varint()?;
+                for _ in 0..n {
+                    let r = r0.wrapping_add(d.varint()? as u64);
+                    let t = t0.wrapping_add(d.varint()?);
+                    let v = d.u64()?;
+                    out.push(RefExemplar { r, t, v, labels: labels(&mut d)? });
+                }
+            }
+            Record::Exemplars(out)
         }
         other => return Ok(Record::Unknown(other)),
     };
@@ -343,6 +402,27 @@ mod tests {
             enc.tombstones(&stones, &mut out);
             prop_assert_eq!(one(&out[..n]), Record::Samples(samples));
             prop_assert_eq!(one(&out[n..]), Record::Tombstones(stones));
+        }
+
+        #[test]
+        fn exemplars_round_trip(
+            ex in proptest::collection::vec((any::<u64>(), any::<i64>(), any::<u64>(), "[a-z]{0,3}", "\\PC{0,4}"), 0..20),
+            compress in any::<bool>(),
+        ) {
+            let exemplars: Vec<RefExemplar> = ex
+                .iter()
+                .map(|(r, t, v, name, value)| {
+                    let labels = if name.is_empty() {
+                        Labels::default()
+                    } else {
+                        Labels::from_sorted_vec(vec![Label { name: name.clone(), value: value.clone() }])
+                    };
+                    RefExemplar { r: *r, t: *t, v: *v, labels }
+                })
+                .collect();
+            let mut out = Vec::new();
+            Encoder::new(compress).exemplars(&exemplars, &mut out);
+            prop_assert_eq!(one(&out), Record::Exemplars(exemplars));
         }
 
         #[test]

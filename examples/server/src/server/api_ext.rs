@@ -37,8 +37,18 @@ async fn targets_metadata(State(app): Shared, RawQuery(q): RawQuery) -> ApiResul
     crate::web::metadata::target_metadata(&targets(&app), &Params::new(q.as_deref(), None))
 }
 
-async fn query_exemplars(method: Method, RawQuery(q): RawQuery, body: String) -> Response {
-    match crate::web::exemplars::query_exemplars(&params(&method, q, &body)) {
+async fn query_exemplars(State(app): Shared, method: Method, RawQuery(q): RawQuery, body: String) -> Response {
+    let p = params(&method, q, &body);
+    let db = app.opts.exemplar_storage().then(|| app.db.clone());
+    let res = blocking(move || {
+        let select = |sets: &[Vec<ember_exposition::Matcher>], start: i64, end: i64| match &db {
+            Some(db) => db.query_exemplars(start, end, sets),
+            None => Vec::new(),
+        };
+        crate::web::exemplars::query_exemplars(&p, db.is_some().then_some(&select as _))
+    })
+    .await;
+    match res {
         Ok(Some(data)) => data.into_response(),
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
