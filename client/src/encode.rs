@@ -137,7 +137,7 @@ impl<'a> MetricEncoder<'a> {
                 value.write(out);
                 if let (Some(ex), TextFormat::OpenMetrics) = (exemplar, *format) {
                     out.push_str(" # {");
-                    out.push_str(&ex.labels);
+                    out.push_str(ex.labels());
                     out.push_str("} ");
                     write_f64(out, ex.value);
                     out.push(' ');
@@ -155,7 +155,7 @@ impl<'a> MetricEncoder<'a> {
                 }
                 let mut s = Sample::new(format!("{}{}", self.name, suffix), Labels::from_vec(pairs), value.as_f64());
                 s.exemplar = exemplar.map(|e| Exemplar {
-                    labels: Labels::from_pairs(e.pairs.iter().map(|(n, v)| (&**n, &**v))),
+                    labels: Labels::from_pairs(e.pairs()),
                     value: e.value,
                     timestamp: Some((e.timestamp * 1000.0) as i64),
                 });

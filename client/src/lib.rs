@@ -63,6 +63,12 @@
 //!   the [`Child`] handle borrows the family and is `!Send` (use [`Family::handle`] for a
 //!   handle to keep), and each thread keeps up to 4096 cached children per family until
 //!   the family is dropped or a removal invalidates the cache.
+//! - **Exemplars** go to a per-counter (per-bucket) slot behind its own small mutex, off
+//!   the `inc`/`observe` path; recording one rewrites the slot's buffers in place, so it
+//!   allocates nothing once they have grown to the size of the application's exemplars.
+//!   `tests/no_alloc.rs` checks with a counting allocator that no update path (counters,
+//!   gauges, histograms, summaries, exemplars, labelled and typed lookups of existing
+//!   children, state sets) allocates after its first use.
 //! - **Encoding** writes straight from the atomics into one `String`: label blocks are
 //!   rendered once when a child is created and bucket bounds when a histogram is, so a
 //!   scrape of a series is a few `memcpy`s and a number format. Custom [`Collector`]s and
