@@ -330,8 +330,8 @@ impl Scraping {
             let provs = providers(sc, &opts).map_err(|e| format!("job {:?}: {e}", sc.job_name))?;
             all.extend(provs.into_iter().map(|(name, p)| (sc.job_name.clone(), name, p)));
         }
-        let scrape = ScrapeManager::new(&config.scrape.scrape_configs, storage, scrape_opts)
-            .map_err(|e| e.to_string())?;
+        let scrape =
+            ScrapeManager::new(&config.scrape.scrape_configs, storage, scrape_opts).map_err(|e| e.to_string())?;
         Ok(PreparedScraping { providers: all, scrape })
     }
 
