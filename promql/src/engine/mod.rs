@@ -297,8 +297,9 @@ impl fmt::Display for EngineError {
                 write!(f, "invalid expression type \"{t}\" for range query, must be Scalar or instant Vector")
             }
             EngineErrorKind::InvalidRange => f.write_str("invalid range query: the step must be positive, the end not before the start, and times within 2^52 ms of the epoch"),
-            EngineErrorKind::TooManySamples(n) => {
-                write!(f, "query processing would load too many samples into memory in query execution (limit {n})")
+            // Prometheus's exact words (API clients match on them); the limit is in the kind.
+            EngineErrorKind::TooManySamples(_) => {
+                write!(f, "query processing would load too many samples into memory in query execution")
             }
             EngineErrorKind::Timeout => {
                 write!(f, "query timed out in {}", self.phase.unwrap_or(QueryPhase::Evaluation))

@@ -106,7 +106,9 @@ pub fn engine_error(e: &ember_promql::engine::EngineError) -> ApiError {
         _ => ErrorType::Execution,
     };
     let msg = match e.kind() {
-        EngineErrorKind::Parse(_) => format!("invalid parameter \"query\": {e}"),
+        EngineErrorKind::Parse(_) | EngineErrorKind::InvalidRangeQueryType(_) => {
+            format!("invalid parameter \"query\": {e}")
+        }
         _ => e.to_string(),
     };
     ApiError::new(kind, msg)
@@ -285,6 +287,13 @@ mod tests {
         assert!(err.message.contains("11,000 points"));
         let err = range_request(&Params::new(Some("query=up&start=0&end=10&step=0"), None)).unwrap_err();
         assert!(err.message.contains("zero or negative"));
+        let req = range_request(&Params::new(Some("query=up[5m]&start=0&end=10&step=1"), None)).unwrap();
+        let err = run(&e, &st, &req, &c).unwrap_err();
+        assert_eq!(err.kind, ErrorType::BadData);
+        assert_eq!(
+            err.message,
+            "invalid parameter \"query\": invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"
+        );
         c.cancel();
         let req = instant_request(&Params::new(Some("query=up"), None), 60_000).unwrap();
         assert_eq!(run(&e, &st, &req, &c).unwrap_err().kind, ErrorType::Canceled);
