@@ -37,13 +37,16 @@ pub fn thread_cpu_ns() -> Option<u64> {
 }
 
 /// CPU nanoseconds per call of each named op, measured in interleaved rounds (so changing
-/// load affects all alike); prints each and its ratio to the fastest op not named `ember*`.
+/// load and clock speed affect all alike) whose order alternates (forward, then reversed,
+/// so no op always runs first or right after the same neighbour); prints each and its
+/// ratio to the fastest op not named `ember*`.
 pub fn cpu_compare(title: &str, iters: u64, ops: &mut [(&str, &mut dyn FnMut(u64) -> u64)]) {
-    let rounds = 5;
+    let rounds = 10;
     let mut ns = vec![0u64; ops.len()];
-    for _ in 0..rounds {
-        for (i, (_, op)) in ops.iter_mut().enumerate() {
-            match op(iters) {
+    for round in 0..rounds {
+        for k in 0..ops.len() {
+            let i = if round % 2 == 0 { k } else { ops.len() - 1 - k };
+            match (ops[i].1)(iters) {
                 0 => return eprintln!("{title}: no CPU clock here"),
                 t => ns[i] += t,
             }
