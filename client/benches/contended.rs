@@ -4,9 +4,10 @@
 //!
 //! Contention is only measured when it happens: the two threads are pinned to two different
 //! CPUs, start each round together at a spinning barrier, and a round counts only when
-//! neither lost its CPU during it (per-thread CPU time >= 90% of wall time) and the two ran
-//! side by side; the figure is the median over those rounds. On a busy machine many rounds
-//! are thrown away (the output says how many were kept).
+//! neither was preempted during it and the two ran side by side; a round's figure is the
+//! time from the first thread's start to the last one's end per call of one thread (so
+//! the slower thread sets it), and the result is the median over those rounds. On a busy
+//! machine many rounds are thrown away (the output says how many were kept).
 //!
 //! `cargo bench -p ember-client --bench contended [-- counter|histogram|family]`
 

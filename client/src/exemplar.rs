@@ -70,8 +70,11 @@ pub(crate) fn now_seconds() -> f64 {
 /// Recording takes the slot's (uncontended, unfair) mutex and rewrites the exemplar in
 /// buffers it already owns, so after the first exemplar of a similar size it allocates
 /// nothing; the plain `inc`/`observe` paths never touch the slot.
+///
+/// The exemplar lives in a box allocated at the first one, so a metric that never records
+/// an exemplar carries only the slot's 16 bytes.
 #[derive(Debug, Default)]
-pub(crate) struct ExemplarSlot(Mutex<Option<ExemplarValue>>);
+pub(crate) struct ExemplarSlot(Mutex<Option<Box<ExemplarValue>>>);
 
 impl ExemplarSlot {
     pub fn set(&self, labels: &[(&str, &str)], value: f64) -> Result<()> {
@@ -81,12 +84,12 @@ impl ExemplarSlot {
             return Err(ErrorKind::ExemplarTooLong(chars).into());
         }
         let timestamp = now_seconds();
-        self.0.lock().get_or_insert_with(ExemplarValue::default).overwrite(labels, value, timestamp);
+        self.0.lock().get_or_insert_with(Box::default).overwrite(labels, value, timestamp);
         Ok(())
     }
 
     pub fn get(&self) -> Option<ExemplarValue> {
-        self.0.lock().clone()
+        self.0.lock().as_deref().cloned()
     }
 }
 

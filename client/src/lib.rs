@@ -46,7 +46,11 @@
 //! Prometheus does every few seconds. So every choice moves work from the first to the
 //! second:
 //!
-//! - **Counters and gauges** are one `AtomicU64`: `inc` is a single relaxed `fetch_add`.
+//! - **Gauges** are one `AtomicU64`: `set` is one relaxed store. **Counters** have two
+//!   cells on separate cache lines: the first thread to increment a counter owns the first
+//!   and adds with a plain load and store (no locked instruction), any other thread adds to
+//!   the second with one relaxed `fetch_add`, and a read sums them ([`Counter`] explains
+//!   how ownership passes on when the owner exits). A counter costs 256 bytes.
 //! - **Histograms** keep non-cumulative bucket counts and the sum in one *shard* of
 //!   cache-line-aligned cells per observing thread ([`Histogram`]). A shard has one writer, so
 //!   an observation is plain loads and stores (no locked instruction), and two threads

@@ -11,7 +11,8 @@ mod sealed {
 
 /// A number stored in an `AtomicU64`: `u64` and `f64` for counters, `i64` and `f64` for gauges.
 ///
-/// Integers add with one relaxed `fetch_add`; floats with a compare-and-swap loop on their bits.
+/// Shared cells add integers with one relaxed `fetch_add` and floats with a compare-and-swap
+/// loop on their bits; a cell with one writer adds with a plain load and store.
 pub trait Number: sealed::Sealed + Copy + PartialOrd + Send + Sync + 'static {
     /// The value one.
     const ONE: Self;
@@ -27,6 +28,9 @@ pub trait Number: sealed::Sealed + Copy + PartialOrd + Send + Sync + 'static {
     fn load(cell: &AtomicU64) -> Self {
         Self::from_bits(cell.load(Relaxed))
     }
+    /// The bit pattern of `from_bits(bits) + v` (integers wrap), for a cell with one
+    /// writer, which adds with a plain load and store.
+    fn add_bits(bits: u64, v: Self) -> u64;
     /// The bit pattern stored for `v`.
     fn to_bits(v: Self) -> u64;
     /// The value of a bit pattern.
@@ -45,6 +49,10 @@ impl Number for u64 {
     #[inline]
     fn add(cell: &AtomicU64, v: Self) {
         cell.fetch_add(v, Relaxed);
+    }
+    #[inline]
+    fn add_bits(bits: u64, v: Self) -> u64 {
+        bits.wrapping_add(v)
     }
     #[inline]
     fn to_bits(v: Self) -> u64 {
@@ -75,6 +83,10 @@ impl Number for i64 {
         cell.fetch_add(v as u64, Relaxed);
     }
     #[inline]
+    fn add_bits(bits: u64, v: Self) -> u64 {
+        bits.wrapping_add(v as u64)
+    }
+    #[inline]
     fn to_bits(v: Self) -> u64 {
         v as u64
     }
@@ -100,6 +112,10 @@ impl Number for f64 {
     #[inline]
     fn add(cell: &AtomicU64, v: Self) {
         add_f64(cell, v);
+    }
+    #[inline]
+    fn add_bits(bits: u64, v: Self) -> u64 {
+        (f64::from_bits(bits) + v).to_bits()
     }
     #[inline]
     fn to_bits(v: Self) -> u64 {

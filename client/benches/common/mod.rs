@@ -101,6 +101,10 @@ fn pin_to(cpu: usize) -> bool {
 #[derive(Clone, Copy, Default)]
 struct Round {
     wall: u64,
+    /// When the round started and ended on this thread, in ns since the rounds' common
+    /// origin.
+    start: u64,
+    end: u64,
     preempted: u64,
     /// Times it went to sleep of its own accord (waiting for a lock the other thread held).
     slept: u64,
@@ -152,11 +156,12 @@ fn wait_for(count: &AtomicUsize, target: usize) {
 /// on a CPU when it opens). Returns, per round, both threads' wall and CPU time.
 fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops: u64) -> Vec<[Round; 2]> {
     let arrived = AtomicUsize::new(0);
+    let origin = Instant::now();
     let progress = [Progress::default(), Progress::default()];
     let mut out = vec![[Round::default(); 2]; rounds];
     let (first, second): (Vec<Round>, Vec<Round>) = std::thread::scope(|s| {
         let run = |k: usize| {
-            let (arrived, progress) = (&arrived, &progress);
+            let (arrived, progress, origin) = (&arrived, &progress, &origin);
             move || {
                 assert!(pin_to(cpus[k]), "could not pin a thread to CPU {}", cpus[k]);
                 let mut mine = Vec::with_capacity(rounds);
@@ -183,7 +188,8 @@ fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops
                     }
                     let wall = w0.elapsed().as_nanos() as u64;
                     let (p1, s1) = switches().unwrap_or_default();
-                    mine.push(Round { wall, preempted: p1 - p0, slept: s1 - s0, alone });
+                    let start = w0.duration_since(*origin).as_nanos() as u64;
+                    mine.push(Round { wall, start, end: start + wall, preempted: p1 - p0, slept: s1 - s0, alone });
                 }
                 mine
             }
@@ -200,19 +206,32 @@ fn pinned_rounds<F: Fn(u64) + Sync>(cpus: [usize; 2], op: &F, rounds: usize, ops
 
 /// A round counts when the scheduler preempted neither thread during it, neither saw the
 /// other stop progressing for longer than [`ABSENT`] (unless the other was asleep waiting for
-/// a lock: that is contention, not absence), and the two ran side by side for most of it (the shorter at least 80% of the longer): then the calls really overlapped
-/// with the other thread's calls. Time a thread spends waiting for the other (spinning, or
-/// asleep on a lock) is part of the figure.
+/// a lock: that is contention, not absence), and the thread that finished first ran
+/// alongside the other for at least 80% of its run: then its calls really overlapped with
+/// the other thread's. (The threads need not take equally long: a design where one thread
+/// is cheaper than the other is judged by when both are done, see [`round_ns`].) Time a
+/// thread spends waiting for the other (spinning, or asleep on a lock) is part of the
+/// figure.
 fn clean(r: &[Round; 2]) -> bool {
     let saw_other = |me: &Round, other: &Round| !me.alone || other.slept > 0;
     let together =
         r.iter().all(|t| t.wall > 0 && t.preempted == 0) && saw_other(&r[0], &r[1]) && saw_other(&r[1], &r[0]);
-    let (lo, hi) = (r[0].wall.min(r[1].wall), r[0].wall.max(r[1].wall));
-    together && lo * 10 >= hi * 8
+    let overlap = r[0].end.min(r[1].end).saturating_sub(r[0].start.max(r[1].start));
+    let shorter = r[0].wall.min(r[1].wall);
+    together && overlap * 10 >= shorter * 8
+}
+
+/// A round's figure: from the first thread's start to the last thread's end, per call of
+/// one thread, i.e. how long two threads take to make `ops` calls each. For threads that
+/// take equally long this is each thread's time per call; when one is faster, the slower
+/// one sets the figure.
+fn round_ns(r: &[Round; 2], ops: u64) -> f64 {
+    let span = r[0].end.max(r[1].end) - r[0].start.min(r[1].start);
+    span as f64 / ops as f64
 }
 
 /// Nanoseconds per call of each named op with two pinned threads calling it on the same
-/// metric at once: the median over clean rounds (see above) of both threads' mean, the
+/// metric at once: the median over clean rounds (see above) of [`round_ns`], the
 /// contenders taking turns of a few rounds so changing load affects all alike. Prints
 /// each figure with its ratio to the fastest op not named `ember*`, and how many rounds
 /// were clean.
@@ -236,7 +255,7 @@ pub fn pinned_compare(title: &str, ops: u64, rounds: usize, contenders: &[(&str,
             for r in pinned_rounds(cpus, op, per_turn, ops) {
                 total[k] += 1;
                 if clean(&r) {
-                    per_op[k].push((r[0].wall + r[1].wall) as f64 / (2 * ops) as f64);
+                    per_op[k].push(round_ns(&r, ops));
                 }
             }
         }
