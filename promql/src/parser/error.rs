@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::Feature;
 use super::ast::{PosRange, ValueType};
 
 /// A query could not be parsed or did not type-check.
@@ -133,6 +134,27 @@ pub enum ParseErrorKind {
     InvalidRegex(String),
     /// The expression nests deeper than [`ParseOptions::max_depth`](super::ParseOptions).
     TooDeep(usize),
+    /// An `anchored` or `smoothed` modifier (the string) while
+    /// [`ParseOptions::extended_range_selectors`](super::ParseOptions) is off: `anchored
+    /// modifier is experimental and not enabled`. The position is the modified selector's.
+    ExtendedRangeSelectorNotEnabled(&'static str),
+    /// A `fill`, `fill_left` or `fill_right` modifier while
+    /// [`ParseOptions::binop_fill_modifiers`](super::ParseOptions) is off: `binop fill
+    /// modifiers are experimental and not enabled`. The position is the binary expression's.
+    FillModifiersNotEnabled,
+}
+
+impl ParseErrorKind {
+    /// The feature that would have accepted the query, when the error is only that an
+    /// experimental part of PromQL is switched off.
+    pub fn feature(&self) -> Option<Feature> {
+        match self {
+            ParseErrorKind::NotEnabled(_) => Some(Feature::ExperimentalFunctions),
+            ParseErrorKind::ExtendedRangeSelectorNotEnabled(_) => Some(Feature::ExtendedRangeSelectors),
+            ParseErrorKind::FillModifiersNotEnabled => Some(Feature::BinopFillModifiers),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ParseErrorKind {
@@ -174,6 +196,10 @@ impl fmt::Display for ParseErrorKind {
             Invalid(s) => f.write_str(s),
             InvalidRegex(s) => f.write_str(s),
             TooDeep(max) => write!(f, "expression nests deeper than the maximum depth of {max}"),
+            ExtendedRangeSelectorNotEnabled(modifier) => {
+                write!(f, "{modifier} modifier is experimental and not enabled")
+            }
+            FillModifiersNotEnabled => f.write_str("binop fill modifiers are experimental and not enabled"),
         }
     }
 }

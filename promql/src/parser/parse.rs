@@ -515,6 +515,10 @@ impl<'a> Parser<'a> {
         let tok = self.advance()?;
         let anchored = tok.kw == Some(Kw::Anchored);
         let name = if anchored { "anchored" } else { "smoothed" };
+        if !self.opts.extended_range_selectors {
+            // Prometheus checks the switch first, whatever precedes the modifier.
+            return Err(self.error(e.pos(), K::ExtendedRangeSelectorNotEnabled(name)));
+        }
         let vs = match &mut e {
             Expr::VectorSelector(v) => &mut **v,
             Expr::MatrixSelector(m) => &mut m.selector,
@@ -807,6 +811,9 @@ impl<'a> Parser<'a> {
         fill: FillModifier,
     ) -> Result<Expr> {
         let pos = lhs.pos().to(rhs.pos());
+        if !fill.is_empty() && !self.opts.binop_fill_modifiers {
+            return Err(self.error(pos, K::FillModifiersNotEnabled));
+        }
         let (lt, rt) = (lhs.value_type(), rhs.value_type());
         for (t, side) in [(lt, &lhs), (rt, &rhs)] {
             if t != ValueType::Scalar && t != ValueType::Vector {
