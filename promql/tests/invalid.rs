@@ -130,6 +130,9 @@ fn experimental_switch() {
     }
 }
 
+/// A query, the feature it needs, `(message, start, end)` and `(line, column)` without it.
+type Gated = (&'static str, Feature, (&'static str, usize, usize), (usize, usize));
+
 /// Each experimental construct fails with Prometheus's words and the position Prometheus
 /// reports (the modified selector, the whole binary expression) while its switch is off,
 /// parses with only its own switch on, and still fails with every other switch on.
@@ -139,7 +142,7 @@ fn feature_switches() {
     let smoothed = "smoothed modifier is experimental and not enabled";
     let fill = "binop fill modifiers are experimental and not enabled";
     #[rustfmt::skip]
-    let cases: &[(&str, Feature, (&str, usize, usize), (usize, usize))] = &[
+    let cases: &[Gated] = &[
         ("a anchored", Feature::ExtendedRangeSelectors, (anchored, 0, 1), (1, 1)),
         ("rate(foo[5m] smoothed)", Feature::ExtendedRangeSelectors, (smoothed, 5, 12), (1, 6)),
         ("foo{x=\"y\"} @ 10 anchored", Feature::ExtendedRangeSelectors, (anchored, 0, 15), (1, 1)),
