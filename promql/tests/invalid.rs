@@ -125,7 +125,11 @@ fn experimental_switch() {
         ["limitk(2, a)", "limit_ratio(0.5, a)", "sort_by_label(a, \"x\")", "info(a)", "step()", "mad_over_time(a[5m])"]
     {
         let err = parse(q).unwrap_err();
-        assert!(matches!(err.kind(), ParseErrorKind::NotEnabled(_)), "{q}: {err}");
+        assert!(
+            matches!(err.kind(), ParseErrorKind::NotEnabled(_) | ParseErrorKind::ExperimentalAggregationNotEnabled(_)),
+            "{q}: {err}"
+        );
+        assert_eq!(err.kind().feature(), Some(Feature::ExperimentalFunctions), "{q}");
         assert!(ParseOptions::experimental().parse(q).is_ok(), "{q}");
     }
 }
@@ -195,8 +199,19 @@ fn feature_switches() {
     }
     assert_eq!(Feature::from_flag("promql-experimental-functions"), Some(Feature::ExperimentalFunctions));
     assert_eq!(Feature::from_flag("exemplar-storage"), None);
-    // Experimental functions keep their own kind and flag.
-    assert_eq!(parse("limitk(1, a)").unwrap_err().kind().feature(), Some(Feature::ExperimentalFunctions));
+    // Experimental functions and aggregations, in Prometheus's words: the function name, the
+    // whole aggregation (checked once its arguments are read).
+    let e = parse("1 + sort_by_label(a, \"x\")").unwrap_err();
+    assert_eq!(
+        (e.to_string().as_str(), e.pos().start, e.pos().end),
+        ("1:5: parse error: function \"sort_by_label\" is not enabled", 4, 17)
+    );
+    let e = parse("1 + limitk by (x) (1, a)").unwrap_err();
+    let want = "1:5: parse error: limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions";
+    assert_eq!((e.to_string().as_str(), e.pos().start, e.pos().end), (want, 4, 24));
+    assert_eq!(e.kind().feature(), Some(Feature::ExperimentalFunctions));
+    let e = parse("limit_ratio(0.5, sum(").unwrap_err();
+    assert_eq!(e.kind().feature(), None, "errors inside the arguments come first: {e}");
 }
 
 #[test]

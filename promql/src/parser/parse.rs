@@ -861,9 +861,6 @@ impl<'a> Parser<'a> {
 
     fn parse_aggregate(&mut self, op: AggregateOp) -> Result<Expr> {
         let op_tok = self.advance()?;
-        if op.is_experimental() && !self.opts.experimental_functions {
-            return Err(self.error(op_tok.pos(), K::NotEnabled(format!("{}()", op.as_str()))));
-        }
         let mut grouping = None;
         if let Some(k @ (Kw::By | Kw::Without)) = self.kw() {
             self.advance()?;
@@ -883,6 +880,11 @@ impl<'a> Parser<'a> {
             end = self.prev_end;
         }
         let pos = PosRange::new(op_tok.start, end);
+        // As in Prometheus, the switch is checked once the arguments are read, over the
+        // whole aggregation.
+        if op.is_experimental() && !self.opts.experimental_functions && !args.is_empty() {
+            return Err(self.error(pos, K::ExperimentalAggregationNotEnabled(op.as_str())));
+        }
         let want = if op.param_type().is_some() { 2 } else { 1 };
         if args.len() != want {
             return Err(self.error(pos, K::AggregateArgumentCount { expected: want, got: args.len() }));
@@ -944,7 +946,7 @@ impl<'a> Parser<'a> {
         let func =
             get_function(name).ok_or_else(|| self.error(name_tok.pos(), K::UnknownFunction(name.to_string())))?;
         if func.experimental && !self.opts.experimental_functions {
-            return Err(self.error(name_tok.pos(), K::NotEnabled(format!("function {name:?}"))));
+            return Err(self.error(name_tok.pos(), K::NotEnabled(name.to_string())));
         }
         let n_empty = self.empty_selectors.len();
         let (args, end) = self.call_args()?;
