@@ -633,3 +633,41 @@ fn reload_applies_new_settings_all_or_nothing() {
         "{sent:?}"
     );
 }
+
+/// With the parse options of an engine whose experimental switches are off, a rule file
+/// using a gated construct is refused at load and at reload, with the parser's words; with
+/// the switch on it loads.
+#[test]
+fn gated_promql_is_refused_without_its_feature() {
+    use ember_alerting::rules::manager::Settings;
+    use ember_promql::parser::{Feature, ParseOptions};
+    let dir = tmpdir("features");
+    let ok = write(&dir, "ok.yml", "groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n");
+    let cases = [
+        ("limitk(1, up)", Feature::ExperimentalFunctions, "limitk() is experimental"),
+        ("rate(up[5m] anchored)", Feature::ExtendedRangeSelectors, "anchored modifier is experimental and not enabled"),
+        ("up + fill(0) up", Feature::BinopFillModifiers, "binop fill modifiers are experimental and not enabled"),
+    ];
+    let st = MemStorage::new();
+    let clock = ManualClock::new(T0);
+    for (i, (expr, feature, words)) in cases.into_iter().enumerate() {
+        let gated = write(
+            &dir,
+            &format!("gated{i}.yml"),
+            &format!("groups:\n- name: g{i}\n  rules:\n  - record: r{i}\n    expr: '{expr}'\n"),
+        );
+        let off = manager(&st, &clock).parse_options(ParseOptions::default()).build();
+        let err = off.load(&[&gated]).unwrap_err().to_string();
+        assert!(err.contains(words) && err.contains(&gated), "{expr}: {err}");
+        // A reload is checked the same way and changes nothing.
+        off.load(&[&ok]).unwrap();
+        let settings: Settings = off.settings();
+        assert!(off.reload(&[&ok, &gated], settings).is_err(), "{expr}");
+        assert_eq!(off.rule_groups().len(), 1, "{expr}");
+
+        let on = manager(&st, &clock).parse_options(ParseOptions::default().with_feature(feature)).build();
+        on.load(&[&gated]).unwrap_or_else(|e| panic!("{expr} with {feature}: {e}"));
+        // The default check accepts every experimental construct.
+        manager(&st, &clock).build().load(&[&gated]).unwrap();
+    }
+}

@@ -49,6 +49,8 @@ fn engine() -> &'static Engine {
             max_samples: 200_000,
             timeout: Some(Duration::from_secs(2)),
             experimental_functions: true,
+            extended_range_selectors: true,
+            binop_fill_modifiers: true,
             ..EngineOptions::default()
         })
     })

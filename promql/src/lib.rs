@@ -69,6 +69,12 @@
 //! than parsing the query around it, so regex matchers come from a small per-thread cache
 //! (like Prometheus's matcher cache); [`parser::ParseOptions::regex_cache`] turns it off.
 //!
+//! The experimental parts of PromQL are off by default, as in Prometheus 3, each behind the
+//! switch named after its `--enable-feature` flag ([`parser::Feature`]): experimental
+//! functions, `anchored`/`smoothed` selectors, `fill` modifiers. Switched off, they fail to
+//! parse with Prometheus's words and a position; [`parser::ParseOptions::experimental`]
+//! switches them all on, and [`engine::EngineOptions`] carries the same switches.
+//!
 //! ```
 //! use ember_promql::parser::{self, BinaryOp, Expr, ParseErrorKind, ParseOptions};
 //!

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ember_promql::engine::{CancelToken, Engine, EngineErrorKind, EngineOptions, QueryKind, QueryPhase, Value};
+use ember_promql::parser::Feature;
 use ember_promql::series::parse_series_desc;
 use ember_promql::testing::load;
 use ember_tsdb::storage::{MemStorage, Querier, Queryable, StorageError};
@@ -158,7 +159,16 @@ fn timeout_during_evaluation_is_worded_as_prometheus_does() {
 #[test]
 fn range_modifiers_are_checked_when_the_call_is_evaluated() {
     let st = storage();
-    let engine = Engine::new(EngineOptions { experimental_functions: true, ..Default::default() });
+    // Without the engine's switch the modifiers do not parse.
+    let off = Engine::new(EngineOptions { experimental_functions: true, ..Default::default() });
+    let e = off.instant_query(&st, "rate(m[3m] smoothed)", 60_000).unwrap_err();
+    assert_eq!(e.to_string(), "1:6: parse error: smoothed modifier is experimental and not enabled");
+    assert!(
+        matches!(e.kind(), EngineErrorKind::Parse(p) if p.kind().feature() == Some(Feature::ExtendedRangeSelectors)),
+        "{e:?}"
+    );
+    let engine = Engine::new(EngineOptions { extended_range_selectors: true, ..off.options().clone() });
+    assert!(engine.parse_options().extended_range_selectors && !engine.parse_options().binop_fill_modifiers);
     #[track_caller]
     fn check_err(engine: &Engine, st: &MemStorage, q: &str, want: &str) {
         // The query parses, as in Prometheus: `promtool check rules` accepts it too.

@@ -1,6 +1,6 @@
 //! Invalid queries: the error text (as Prometheus words it) and the byte range it points at.
 
-use ember_promql::parser::{ParseErrorKind, ParseOptions, parse};
+use ember_promql::parser::{Feature, ParseErrorKind, ParseOptions, parse};
 
 /// `want` is `(message, start, end)`; the message is the error without its `line:col:` prefix.
 #[track_caller]
@@ -125,9 +125,93 @@ fn experimental_switch() {
         ["limitk(2, a)", "limit_ratio(0.5, a)", "sort_by_label(a, \"x\")", "info(a)", "step()", "mad_over_time(a[5m])"]
     {
         let err = parse(q).unwrap_err();
-        assert!(matches!(err.kind(), ParseErrorKind::NotEnabled(_)), "{q}: {err}");
+        assert!(
+            matches!(err.kind(), ParseErrorKind::NotEnabled(_) | ParseErrorKind::ExperimentalAggregationNotEnabled(_)),
+            "{q}: {err}"
+        );
+        assert_eq!(err.kind().feature(), Some(Feature::ExperimentalFunctions), "{q}");
         assert!(ParseOptions::experimental().parse(q).is_ok(), "{q}");
     }
+}
+
+/// A query, the feature it needs, `(message, start, end)` and `(line, column)` without it.
+type Gated = (&'static str, Feature, (&'static str, usize, usize), (usize, usize));
+
+/// Each experimental construct fails with Prometheus's words and the position Prometheus
+/// reports (the modified selector, the whole binary expression) while its switch is off,
+/// parses with only its own switch on, and still fails with every other switch on.
+#[test]
+fn feature_switches() {
+    let anchored = "anchored modifier is experimental and not enabled";
+    let smoothed = "smoothed modifier is experimental and not enabled";
+    let fill = "binop fill modifiers are experimental and not enabled";
+    #[rustfmt::skip]
+    let cases: &[Gated] = &[
+        ("a anchored", Feature::ExtendedRangeSelectors, (anchored, 0, 1), (1, 1)),
+        ("rate(foo[5m] smoothed)", Feature::ExtendedRangeSelectors, (smoothed, 5, 12), (1, 6)),
+        ("foo{x=\"y\"} @ 10 anchored", Feature::ExtendedRangeSelectors, (anchored, 0, 15), (1, 1)),
+        // The switch is checked before what precedes the modifier.
+        ("sum(a) smoothed", Feature::ExtendedRangeSelectors, (smoothed, 0, 6), (1, 1)),
+        ("sum(\n  increase(foo[5m] anchored)\n)", Feature::ExtendedRangeSelectors, (anchored, 16, 23), (2, 12)),
+        ("a + fill(0) b", Feature::BinopFillModifiers, (fill, 0, 13), (1, 1)),
+        ("1 + (a - on(x) fill_left(1) fill_right(-2) b)", Feature::BinopFillModifiers, (fill, 5, 44), (1, 6)),
+        ("a\n  > fill_right(0)\nb", Feature::BinopFillModifiers, (fill, 0, 21), (1, 1)),
+        // Before the set-operator check, as in Prometheus.
+        ("a and fill(1) b", Feature::BinopFillModifiers, (fill, 0, 15), (1, 1)),
+    ];
+    for &(q, feature, want, (line, column)) in cases {
+        let err = ParseOptions::default().parse(q).unwrap_err();
+        let msg = err.kind().to_string();
+        assert_eq!((msg.as_str(), err.pos().start, err.pos().end), want, "{q:?}: {err}");
+        assert_eq!((err.line(), err.column()), (line, column), "{q:?}: {err}");
+        assert_eq!(err.to_string(), format!("{line}:{column}: parse error: {}", want.0));
+        assert_eq!(err.kind().feature(), Some(feature), "{q:?}");
+        match feature {
+            Feature::ExtendedRangeSelectors => {
+                assert!(matches!(err.kind(), ParseErrorKind::ExtendedRangeSelectorNotEnabled(_)), "{q:?}")
+            }
+            _ => assert_eq!(err.kind(), &ParseErrorKind::FillModifiersNotEnabled, "{q:?}"),
+        }
+        let mut others = ParseOptions::experimental();
+        others.set_feature(feature, false);
+        assert!(!others.feature(feature));
+        assert_eq!(others.parse(q).unwrap_err().kind(), err.kind(), "{q:?} with the other switches on");
+        let own = ParseOptions::default().with_feature(feature);
+        if q.starts_with("sum(a)") || q.starts_with("a and") {
+            // Past the switch, the query is still wrong.
+            let e = own.parse(q).unwrap_err();
+            assert_eq!(e.kind().feature(), None, "{q:?}: {e}");
+        } else {
+            own.parse(q).unwrap_or_else(|e| panic!("{q:?} with {feature}: {e}"));
+        }
+    }
+    // The words stay identifiers where no modifier can be.
+    for q in ["fill", "fill + fill_left", "anchored", "smoothed + 1", "a + fill"] {
+        parse(q).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+    }
+    assert_eq!(
+        ParseOptions::experimental(),
+        Feature::ALL.iter().fold(ParseOptions::default(), |o, &f| o.with_feature(f))
+    );
+    for f in Feature::ALL {
+        assert_eq!(Feature::from_flag(f.flag()), Some(f));
+        assert!(ParseOptions::experimental().feature(f) && !ParseOptions::default().feature(f));
+    }
+    assert_eq!(Feature::from_flag("promql-experimental-functions"), Some(Feature::ExperimentalFunctions));
+    assert_eq!(Feature::from_flag("exemplar-storage"), None);
+    // Experimental functions and aggregations, in Prometheus's words: the function name, the
+    // whole aggregation (checked once its arguments are read).
+    let e = parse("1 + sort_by_label(a, \"x\")").unwrap_err();
+    assert_eq!(
+        (e.to_string().as_str(), e.pos().start, e.pos().end),
+        ("1:5: parse error: function \"sort_by_label\" is not enabled", 4, 17)
+    );
+    let e = parse("1 + limitk by (x) (1, a)").unwrap_err();
+    let want = "1:5: parse error: limitk() is experimental and must be enabled with --enable-feature=promql-experimental-functions";
+    assert_eq!((e.to_string().as_str(), e.pos().start, e.pos().end), (want, 4, 24));
+    assert_eq!(e.kind().feature(), Some(Feature::ExperimentalFunctions));
+    let e = parse("limit_ratio(0.5, sum(").unwrap_err();
+    assert_eq!(e.kind().feature(), None, "errors inside the arguments come first: {e}");
 }
 
 #[test]

@@ -179,10 +179,36 @@ impl std::error::Error for RuleError {}
 /// Checks a PromQL expression; returns the parser's message on failure.
 pub type ExprCheck<'a> = &'a dyn Fn(&str) -> Result<(), String>;
 
-/// The expression check rule files get in production: the PromQL parser with Prometheus's
-/// type checks (experimental functions allowed, as rules may use them).
+/// The most permissive expression check: the PromQL parser with Prometheus's type checks
+/// and every experimental feature switched on
+/// ([`ParseOptions::experimental`](ember_promql::parser::ParseOptions::experimental)). A host
+/// that evaluates rules with an engine whose experimental switches may be off should check
+/// with [`promql_checker`] and the engine's
+/// [`parse_options`](ember_promql::engine::Engine::parse_options) instead, so a rule file
+/// the engine could not evaluate is refused when it is loaded.
 pub fn promql_check(expr: &str) -> Result<(), String> {
     ember_promql::parser::ParseOptions::experimental().parse(expr).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// An expression check parsing with `opts`: a rule using an experimental construct that
+/// `opts` leaves off (an experimental function, `anchored`/`smoothed`, `fill` modifiers) is
+/// refused with the parser's message, as Prometheus refuses it without the matching
+/// `--enable-feature`.
+///
+/// ```
+/// use ember_alerting::rules::file::{RuleFile, promql_checker};
+/// use ember_promql::parser::{Feature, ParseOptions};
+///
+/// let src = "groups:\n- name: g\n  rules:\n  - record: r\n    expr: a + fill(0) b\n";
+/// let errs = RuleFile::parse("r.yml", src, &promql_checker(ParseOptions::default())).unwrap_err();
+/// assert!(errs[0].to_string().contains("binop fill modifiers are experimental and not enabled"));
+/// let on = promql_checker(ParseOptions::default().with_feature(Feature::BinopFillModifiers));
+/// assert!(RuleFile::parse("r.yml", src, &on).is_ok());
+/// ```
+pub fn promql_checker(
+    opts: ember_promql::parser::ParseOptions,
+) -> impl Fn(&str) -> Result<(), String> + Send + Sync + 'static {
+    move |expr| opts.parse(expr).map(|_| ()).map_err(|e| e.to_string())
 }
 
 impl RuleFile {

@@ -329,10 +329,19 @@ impl ManagerBuilder {
         self
     }
 
-    /// Replaces the expression check used when loading (default: the PromQL parser).
+    /// Replaces the expression check used when loading and reloading (default:
+    /// [`promql_check`], the PromQL parser with every experimental feature on).
     pub fn expr_check(mut self, check: Arc<ExprChecker>) -> Self {
         self.check = check;
         self
+    }
+
+    /// Checks expressions when loading and reloading with the PromQL parser and `opts`
+    /// ([`promql_checker`](super::file::promql_checker)); pass the evaluating engine's
+    /// [`parse_options`](ember_promql::engine::Engine::parse_options) so a rule file is
+    /// refused at load when it uses an experimental construct the engine has switched off.
+    pub fn parse_options(self, opts: ember_promql::parser::ParseOptions) -> Self {
+        self.expr_check(Arc::new(super::file::promql_checker(opts)))
     }
 
     /// The manager, with no rules loaded yet.

@@ -29,6 +29,7 @@
 pub mod cli;
 pub mod config;
 pub mod embedded;
+pub mod features;
 pub mod notifier;
 pub mod redact;
 pub mod server;

@@ -62,8 +62,11 @@ struct ServerFlags {
     /// The least `for` time left to an alert restored after a restart.
     #[arg(long = "rules.alert.for-grace-period", default_value = "10m")]
     alert_for_grace_period: String,
-    /// Comma-separated feature names to enable; known: exemplar-storage.
-    #[arg(long = "enable-feature", value_delimiter = ',')]
+    /// Comma-separated feature names to enable (repeatable); known: exemplar-storage,
+    /// promql-experimental-functions, promql-extended-range-selectors,
+    /// promql-binop-fill-modifiers. Unknown names are warned about and ignored. The PromQL
+    /// ones also apply to `check rules|config` and `test rules`.
+    #[arg(long = "enable-feature", value_delimiter = ',', global = true)]
     enable_feature: Vec<String>,
 }
 
@@ -230,6 +233,12 @@ struct RoutesTest {
 
 fn main() {
     let cli = Cli::parse();
+    let features = ember_server::features::Features::parse(&cli.server.enable_feature);
+    if cli.command.is_some() {
+        // The server warns when it starts; the tools warn here.
+        features.warn_unknown();
+    }
+    let promql = features.promql;
     let mut out = std::io::stdout().lock();
     let code = match cli.command {
         None => match run_server(cli.server) {
@@ -239,9 +248,9 @@ fn main() {
                 1
             }
         },
-        Some(Command::Check(CheckCommand::Config { files })) => cli::check::config(&files, &mut out),
-        Some(Command::Check(CheckCommand::Rules { files })) => cli::check::rules(&files, &mut out),
-        Some(Command::Test(TestCommand::Rules { files })) => cli::check::test_rules(&files, &mut out),
+        Some(Command::Check(CheckCommand::Config { files })) => cli::check::config(&files, promql, &mut out),
+        Some(Command::Check(CheckCommand::Rules { files })) => cli::check::rules(&files, promql, &mut out),
+        Some(Command::Test(TestCommand::Rules { files })) => cli::check::test_rules(&files, promql, &mut out),
         Some(Command::Query(QueryCommand::Instant { server, expr, time })) => {
             cli::query::run(&server, &expr, &cli::query::QueryKind::Instant { time }, &mut out)
         }

@@ -56,14 +56,28 @@ pub struct ServerOptions {
     pub alert_for_outage_tolerance: Duration,
     /// `--rules.alert.for-grace-period`: the least `for` time left after a restore.
     pub alert_for_grace_period: Duration,
-    /// `--enable-feature` (known: `exemplar-storage`).
+    /// `--enable-feature`, as given (each value may hold comma-separated names): see
+    /// [`crate::features`] for the known names; unknown ones are warned about and ignored.
     pub enable_features: Vec<String>,
 }
 
 impl ServerOptions {
+    /// What `--enable-feature` turns on.
+    pub fn features(&self) -> crate::features::Features {
+        crate::features::Features::parse(&self.enable_features)
+    }
+
     /// Whether `--enable-feature=exemplar-storage` is set.
     pub fn exemplar_storage(&self) -> bool {
-        self.enable_features.iter().any(|f| f == "exemplar-storage")
+        self.features().exemplar_storage
+    }
+
+    /// The PromQL parser options `--enable-feature` implies
+    /// (`promql-experimental-functions`, `promql-extended-range-selectors`,
+    /// `promql-binop-fill-modifiers`); the engine, the rule loader and the query APIs all
+    /// parse with them.
+    pub fn parse_options(&self) -> ember_promql::parser::ParseOptions {
+        self.features().promql
     }
 
     /// The scrape options the flags imply.
@@ -269,7 +283,9 @@ fn build_rules(
     .resend_delay(opts.alert_resend_delay)
     .outage_tolerance(opts.alert_for_outage_tolerance)
     .for_grace_period(opts.alert_for_grace_period)
-    .sink(Arc::new(crate::embedded::EmbeddedSink::new(embedded)));
+    .sink(Arc::new(crate::embedded::EmbeddedSink::new(embedded)))
+    // Rule files are checked, at start and on every reload, as the engine will parse them.
+    .parse_options(engine.parse_options());
     let notifier = Arc::new(crate::notifier::Notifier::new(crate::notifier::build_sets(config)?));
     b = b.sink(notifier.clone());
     let m = b.build();
@@ -532,8 +548,8 @@ fn decode_label_name(name: &str) -> Result<String, ApiError> {
     Ok(out)
 }
 
-async fn format_query(method: Method, RawQuery(q): RawQuery, body: String) -> ApiResult {
-    api::format_query(&params(&method, q, &body))
+async fn format_query(State(app): Shared, method: Method, RawQuery(q): RawQuery, body: String) -> ApiResult {
+    api::format_query(&params(&method, q, &body), app.engine.parse_options())
 }
 
 async fn buildinfo() -> ApiResult {
@@ -800,12 +816,15 @@ pub fn build_app(opts: ServerOptions, self_addr: SocketAddr) -> Result<Arc<App>,
             query_duration.clone(),
         )
         .map_err(|e| format!("registering query metrics: {e}"))?;
-    let engine = ember_promql::engine::Engine::new(ember_promql::engine::EngineOptions {
-        lookback_delta: opts.lookback_delta,
-        max_samples: opts.max_samples,
-        timeout: Some(opts.query_timeout),
-        ..Default::default()
-    });
+    let engine = ember_promql::engine::Engine::new(
+        ember_promql::engine::EngineOptions {
+            lookback_delta: opts.lookback_delta,
+            max_samples: opts.max_samples,
+            timeout: Some(opts.query_timeout),
+            ..Default::default()
+        }
+        .with_parse_features(opts.parse_options()),
+    );
     let query_slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrency.max(1)));
     let external_url = format!("http://{self_addr}");
     let alertmanager = crate::embedded::Slot::default();
@@ -844,6 +863,7 @@ pub fn run(opts: ServerOptions) -> Result<(), String> {
     rt.block_on(async move {
         let (listener, addr) =
             bind(&opts.listen_address).await.map_err(|e| format!("listening on {}: {e}", opts.listen_address))?;
+        opts.features().warn_unknown();
         let app = build_app(opts, addr)?;
         eprintln!("ember: listening on http://{addr}");
         let scraping = Scraping::start_with(&app.config(), app.appendable.clone(), app.opts.scrape_options())?;

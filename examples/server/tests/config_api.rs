@@ -198,7 +198,7 @@ fn check_config_prints_no_secret_and_checks_alertmanagers() {
     write(dir.path(), "am.yml", &ALERTMANAGER_YML.replace("URL_FILE", &url_file));
     let cfg = write(dir.path(), "prometheus.yml", PROMETHEUS_YML);
     let mut out = Vec::new();
-    assert_eq!(ember_server::cli::check::config(std::slice::from_ref(&cfg), &mut out), 0);
+    assert_eq!(ember_server::cli::check::config(std::slice::from_ref(&cfg), Default::default(), &mut out), 0);
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("is valid prometheus config file syntax"), "{out}");
     for s in SECRETS {
@@ -211,7 +211,7 @@ fn check_config_prints_no_secret_and_checks_alertmanagers() {
     );
     write(dir.path(), "prometheus.yml", &bad);
     let mut out = Vec::new();
-    assert_eq!(ember_server::cli::check::config(&[cfg], &mut out), 1);
+    assert_eq!(ember_server::cli::check::config(&[cfg], Default::default(), &mut out), 1);
     let out = String::from_utf8(out).unwrap();
     assert!(
         out.contains("FAILED") && out.contains("alerting.alertmanagers[0]: unsupported api_version \"v1\""),

@@ -18,9 +18,11 @@
 //! Semantics follow Prometheus 3 with delayed `__name__` removal: functions and operators
 //! that drop the metric name mark the series, and the name is removed when the query ends
 //! (so `label_replace` can still read it, and `sum by (__name__)` groups by it). With
-//! [`EngineOptions::experimental_functions`] the experimental parts evaluate too: `limitk`,
-//! `limit_ratio`, `sort_by_label`, `histogram_quantiles`, `info`, `anchored`/`smoothed`
-//! selectors, `fill` modifiers, duration expressions. Native histograms are not evaluated
+//! [`EngineOptions::experimental_functions`] the experimental functions evaluate too: `limitk`,
+//! `limit_ratio`, `sort_by_label`, `histogram_quantiles`, `info`; with
+//! [`EngineOptions::extended_range_selectors`] the `anchored`/`smoothed` selectors and with
+//! [`EngineOptions::binop_fill_modifiers`] the `fill` modifiers (each is a parser switch, see
+//! [`ParseOptions`]; the engine evaluates whatever parsed). Duration expressions are always on. Native histograms are not evaluated
 //! yet: storage holds floats only.
 //!
 //! ```
@@ -65,9 +67,27 @@ pub struct EngineOptions {
     pub timeout: Option<Duration>,
     /// The step of subqueries written without one (`x[1h:]`). Default: 1 minute.
     pub default_subquery_step: Duration,
-    /// Accept experimental functions and aggregations (`limitk`, `sort_by_label`, …).
-    /// Default: off.
+    /// Accept experimental functions and aggregations (`limitk`, `sort_by_label`, …), like
+    /// [`ParseOptions::experimental_functions`]. Default: off.
     pub experimental_functions: bool,
+    /// Accept the `anchored` and `smoothed` selector modifiers, like
+    /// [`ParseOptions::extended_range_selectors`]. Default: off.
+    pub extended_range_selectors: bool,
+    /// Accept the `fill`, `fill_left` and `fill_right` binary-operator modifiers, like
+    /// [`ParseOptions::binop_fill_modifiers`]. Default: off.
+    pub binop_fill_modifiers: bool,
+}
+
+impl EngineOptions {
+    /// These options with the experimental-PromQL switches of `parse` (the other parser
+    /// settings stay the engine's own: see [`Engine::parse_options`]).
+    #[must_use]
+    pub fn with_parse_features(mut self, parse: ParseOptions) -> Self {
+        self.experimental_functions = parse.experimental_functions;
+        self.extended_range_selectors = parse.extended_range_selectors;
+        self.binop_fill_modifiers = parse.binop_fill_modifiers;
+        self
+    }
 }
 
 impl Default for EngineOptions {
@@ -78,6 +98,8 @@ impl Default for EngineOptions {
             timeout: Some(Duration::from_secs(120)),
             default_subquery_step: Duration::from_secs(60),
             experimental_functions: false,
+            extended_range_selectors: false,
+            binop_fill_modifiers: false,
         }
     }
 }
@@ -383,9 +405,16 @@ impl Engine {
         &self.opts
     }
 
-    /// The parser options matching the engine's.
+    /// The parser options matching the engine's: [`Engine::query`] parses with them, and a
+    /// caller that parses on its own before [`Engine::query_expr`] (a rule loader, say)
+    /// should use them too, so that it accepts exactly what the engine would.
     pub fn parse_options(&self) -> ParseOptions {
-        ParseOptions { experimental_functions: self.opts.experimental_functions, ..ParseOptions::default() }
+        ParseOptions {
+            experimental_functions: self.opts.experimental_functions,
+            extended_range_selectors: self.opts.extended_range_selectors,
+            binop_fill_modifiers: self.opts.binop_fill_modifiers,
+            ..ParseOptions::default()
+        }
     }
 
     /// Evaluates `query` at time `t` (ms).
@@ -418,7 +447,9 @@ impl Engine {
         self.query_expr(storage, &expr, kind, cancel)
     }
 
-    /// Evaluates an already parsed expression (rule evaluation parses once).
+    /// Evaluates an already parsed expression (rule evaluation parses once). The expression
+    /// is trusted as it is: the engine's experimental switches are not checked again, so
+    /// parse it with [`Engine::parse_options`] to keep them.
     pub fn query_expr(
         &self,
         storage: &dyn Queryable,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::Feature;
 use super::ast::{PosRange, ValueType};
 
 /// A query could not be parsed or did not type-check.
@@ -98,7 +99,9 @@ pub enum ParseErrorKind {
     UnclosedBracket,
     /// An unknown function name.
     UnknownFunction(String),
-    /// An experimental function or aggregation used while the switch is off.
+    /// An experimental function (its name) called while
+    /// [`ParseOptions::experimental_functions`](super::ParseOptions) is off: `function "sort_by_label"
+    /// is not enabled`. The position is the function name's.
     NotEnabled(String),
     /// A function called with too few or too many arguments.
     ArgumentCount {
@@ -133,6 +136,34 @@ pub enum ParseErrorKind {
     InvalidRegex(String),
     /// The expression nests deeper than [`ParseOptions::max_depth`](super::ParseOptions).
     TooDeep(usize),
+    /// An `anchored` or `smoothed` modifier (the string) while
+    /// [`ParseOptions::extended_range_selectors`](super::ParseOptions) is off: `anchored
+    /// modifier is experimental and not enabled`. The position is the modified selector's.
+    ExtendedRangeSelectorNotEnabled(&'static str),
+    /// An experimental aggregation (`limitk`, `limit_ratio`: the string) while
+    /// [`ParseOptions::experimental_functions`](super::ParseOptions) is off: `limitk() is
+    /// experimental and must be enabled with --enable-feature=promql-experimental-functions`.
+    /// The position is the whole aggregation's.
+    ExperimentalAggregationNotEnabled(&'static str),
+    /// A `fill`, `fill_left` or `fill_right` modifier while
+    /// [`ParseOptions::binop_fill_modifiers`](super::ParseOptions) is off: `binop fill
+    /// modifiers are experimental and not enabled`. The position is the binary expression's.
+    FillModifiersNotEnabled,
+}
+
+impl ParseErrorKind {
+    /// The feature that would have accepted the query, when the error is only that an
+    /// experimental part of PromQL is switched off.
+    pub fn feature(&self) -> Option<Feature> {
+        match self {
+            ParseErrorKind::NotEnabled(_) | ParseErrorKind::ExperimentalAggregationNotEnabled(_) => {
+                Some(Feature::ExperimentalFunctions)
+            }
+            ParseErrorKind::ExtendedRangeSelectorNotEnabled(_) => Some(Feature::ExtendedRangeSelectors),
+            ParseErrorKind::FillModifiersNotEnabled => Some(Feature::BinopFillModifiers),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for ParseErrorKind {
@@ -160,9 +191,10 @@ impl fmt::Display for ParseErrorKind {
             UnclosedBrace => f.write_str("unexpected end of input inside braces"),
             UnclosedBracket => f.write_str("unclosed left bracket"),
             UnknownFunction(name) => write!(f, "unknown function with name {name:?}"),
-            NotEnabled(what) => write!(
+            NotEnabled(name) => write!(f, "function {name:?} is not enabled"),
+            ExperimentalAggregationNotEnabled(op) => write!(
                 f,
-                "{what} is experimental and must be enabled with ParseOptions::experimental_functions (--enable-feature=promql-experimental-functions)"
+                "{op}() is experimental and must be enabled with --enable-feature=promql-experimental-functions"
             ),
             ArgumentCount { function, bound, expected, got } => {
                 write!(f, "expected {bound}{expected} argument(s) in call to {function:?}, got {got}")
@@ -174,6 +206,10 @@ impl fmt::Display for ParseErrorKind {
             Invalid(s) => f.write_str(s),
             InvalidRegex(s) => f.write_str(s),
             TooDeep(max) => write!(f, "expression nests deeper than the maximum depth of {max}"),
+            ExtendedRangeSelectorNotEnabled(modifier) => {
+                write!(f, "{modifier} modifier is experimental and not enabled")
+            }
+            FillModifiersNotEnabled => f.write_str("binop fill modifiers are experimental and not enabled"),
         }
     }
 }

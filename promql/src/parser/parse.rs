@@ -515,6 +515,10 @@ impl<'a> Parser<'a> {
         let tok = self.advance()?;
         let anchored = tok.kw == Some(Kw::Anchored);
         let name = if anchored { "anchored" } else { "smoothed" };
+        if !self.opts.extended_range_selectors {
+            // Prometheus checks the switch first, whatever precedes the modifier.
+            return Err(self.error(e.pos(), K::ExtendedRangeSelectorNotEnabled(name)));
+        }
         let vs = match &mut e {
             Expr::VectorSelector(v) => &mut **v,
             Expr::MatrixSelector(m) => &mut m.selector,
@@ -807,6 +811,9 @@ impl<'a> Parser<'a> {
         fill: FillModifier,
     ) -> Result<Expr> {
         let pos = lhs.pos().to(rhs.pos());
+        if !fill.is_empty() && !self.opts.binop_fill_modifiers {
+            return Err(self.error(pos, K::FillModifiersNotEnabled));
+        }
         let (lt, rt) = (lhs.value_type(), rhs.value_type());
         for (t, side) in [(lt, &lhs), (rt, &rhs)] {
             if t != ValueType::Scalar && t != ValueType::Vector {
@@ -854,9 +861,6 @@ impl<'a> Parser<'a> {
 
     fn parse_aggregate(&mut self, op: AggregateOp) -> Result<Expr> {
         let op_tok = self.advance()?;
-        if op.is_experimental() && !self.opts.experimental_functions {
-            return Err(self.error(op_tok.pos(), K::NotEnabled(format!("{}()", op.as_str()))));
-        }
         let mut grouping = None;
         if let Some(k @ (Kw::By | Kw::Without)) = self.kw() {
             self.advance()?;
@@ -876,6 +880,11 @@ impl<'a> Parser<'a> {
             end = self.prev_end;
         }
         let pos = PosRange::new(op_tok.start, end);
+        // As in Prometheus, the switch is checked once the arguments are read, over the
+        // whole aggregation.
+        if op.is_experimental() && !self.opts.experimental_functions && !args.is_empty() {
+            return Err(self.error(pos, K::ExperimentalAggregationNotEnabled(op.as_str())));
+        }
         let want = if op.param_type().is_some() { 2 } else { 1 };
         if args.len() != want {
             return Err(self.error(pos, K::AggregateArgumentCount { expected: want, got: args.len() }));
@@ -937,7 +946,7 @@ impl<'a> Parser<'a> {
         let func =
             get_function(name).ok_or_else(|| self.error(name_tok.pos(), K::UnknownFunction(name.to_string())))?;
         if func.experimental && !self.opts.experimental_functions {
-            return Err(self.error(name_tok.pos(), K::NotEnabled(format!("function {name:?}"))));
+            return Err(self.error(name_tok.pos(), K::NotEnabled(name.to_string())));
         }
         let n_empty = self.empty_selectors.len();
         let (args, end) = self.call_args()?;

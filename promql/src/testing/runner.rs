@@ -111,6 +111,8 @@ pub fn conformance_engine_options() -> EngineOptions {
         timeout: Some(Duration::from_secs(100)),
         default_subquery_step: Duration::from_secs(60),
         experimental_functions: true,
+        extended_range_selectors: true,
+        binop_fill_modifiers: true,
     }
 }
 

@@ -3,16 +3,19 @@
 use std::io::Write;
 use std::path::Path;
 
-use ember_alerting::rules::file::{RuleFile, promql_check};
+use ember_alerting::rules::file::{RuleFile, promql_checker};
+use ember_promql::parser::ParseOptions;
 
 use crate::config::ServerConfig;
 
-/// Checks rule files; returns the process exit code (0 all good, 1 some file failed).
-pub fn rules(files: &[String], out: &mut dyn Write) -> i32 {
+/// Checks rule files, parsing their expressions with `opts` (the `--enable-feature`
+/// switches); returns the process exit code (0 all good, 1 some file failed).
+pub fn rules(files: &[String], opts: ParseOptions, out: &mut dyn Write) -> i32 {
     let mut failed = false;
+    let check = promql_checker(opts);
     for f in files {
         let _ = writeln!(out, "Checking {f}");
-        match RuleFile::load(Path::new(f), &promql_check) {
+        match RuleFile::load(Path::new(f), &check) {
             Ok(rf) => {
                 let n: usize = rf.groups.iter().map(|g| g.rules.len()).sum();
                 let _ = writeln!(out, "  SUCCESS: {n} rules found");
@@ -30,8 +33,9 @@ pub fn rules(files: &[String], out: &mut dyn Write) -> i32 {
     i32::from(failed)
 }
 
-/// Checks a server configuration file and the rule files it names.
-pub fn config(files: &[String], out: &mut dyn Write) -> i32 {
+/// Checks a server configuration file and the rule files it names (their expressions parsed
+/// with `opts`).
+pub fn config(files: &[String], opts: ParseOptions, out: &mut dyn Write) -> i32 {
     let mut failed = false;
     for f in files {
         let _ = writeln!(out, "Checking {f}");
@@ -64,7 +68,7 @@ pub fn config(files: &[String], out: &mut dyn Write) -> i32 {
                 let _ = writeln!(out, " SUCCESS: {f} is valid prometheus config file syntax");
                 let _ = writeln!(out);
                 let names: Vec<String> = rule_files.iter().map(|p| p.display().to_string()).collect();
-                if rules(&names, out) != 0 {
+                if rules(&names, opts, out) != 0 {
                     failed = true;
                 }
             }
@@ -79,8 +83,9 @@ pub fn config(files: &[String], out: &mut dyn Write) -> i32 {
 }
 
 /// Runs rule unit-test files (the `promtool test rules` format) through the PromQL engine
-/// over an in-memory head; returns the exit code.
-pub fn test_rules(files: &[String], out: &mut dyn Write) -> i32 {
+/// over an in-memory head, the engine and the rule-file check both with `opts`'s
+/// experimental switches; returns the exit code.
+pub fn test_rules(files: &[String], opts: ParseOptions, out: &mut dyn Write) -> i32 {
     use std::sync::Arc;
 
     use ember_alerting::rules::unittest::{EngineBackend, run_file};
@@ -90,10 +95,10 @@ pub fn test_rules(files: &[String], out: &mut dyn Write) -> i32 {
     let mut failed = false;
     for f in files {
         let _ = writeln!(out, "Unit Testing:  {f}");
-        let mut backend = EngineBackend::new(Engine::new(EngineBackend::engine_options(60_000)), || {
-            Arc::new(Head::builder().build())
-        });
-        let report = run_file(Path::new(f), &promql_check, &mut backend);
+        let engine = Engine::new(EngineBackend::engine_options(60_000).with_parse_features(opts));
+        let check = promql_checker(engine.parse_options());
+        let mut backend = EngineBackend::new(engine, || Arc::new(Head::builder().build()));
+        let report = run_file(Path::new(f), &check, &mut backend);
         if report.passed() {
             let _ = writeln!(out, "  SUCCESS");
         } else {

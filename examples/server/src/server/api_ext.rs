@@ -40,12 +40,13 @@ async fn targets_metadata(State(app): Shared, RawQuery(q): RawQuery) -> ApiResul
 async fn query_exemplars(State(app): Shared, method: Method, RawQuery(q): RawQuery, body: String) -> Response {
     let p = params(&method, q, &body);
     let db = app.opts.exemplar_storage().then(|| app.db.clone());
+    let opts = app.engine.parse_options();
     let res = blocking(move || {
         let select = |sets: &[Vec<ember_exposition::Matcher>], start: i64, end: i64| match &db {
             Some(db) => db.query_exemplars(start, end, sets),
             None => Vec::new(),
         };
-        crate::web::exemplars::query_exemplars(&p, db.is_some().then_some(&select as _))
+        crate::web::exemplars::query_exemplars(&p, opts, db.is_some().then_some(&select as _))
     })
     .await;
     match res {

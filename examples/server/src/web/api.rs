@@ -280,12 +280,10 @@ pub fn labels(storage: &Arc<dyn Queryable>, p: &Params, name: Option<&str>) -> A
     Ok(ApiSuccess { data, warnings, infos: Vec::new() })
 }
 
-/// `/api/v1/format_query`.
-pub fn format_query(p: &Params) -> ApiResult {
+/// `/api/v1/format_query`, parsing with `opts` (the server's `--enable-feature` switches).
+pub fn format_query(p: &Params, opts: parser::ParseOptions) -> ApiResult {
     let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query must not be empty"))?;
-    let expr = parser::ParseOptions::experimental()
-        .parse(q)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
+    let expr = opts.parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))?;
     let mut data = String::new();
     push_str(&mut data, &parser::pretty(&expr));
     Ok(ApiSuccess::new(data))

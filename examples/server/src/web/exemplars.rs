@@ -65,13 +65,18 @@ pub type SelectExemplars<'a> = &'a dyn Fn(&[Vec<Matcher>], i64, i64) -> Vec<Seri
 /// Answers a `/api/v1/query_exemplars` request. `select` reads the store (the selectors'
 /// matcher sets, start, end, all inclusive ms); `None` when exemplar storage is off, which
 /// answers as an empty store does. `Ok(None)` is the answer without data (`204 No Content`).
-pub fn query_exemplars(p: &Params, select: Option<SelectExemplars<'_>>) -> Result<Option<ApiSuccess>, ApiError> {
+/// The query is parsed with `opts` (the server's `--enable-feature` switches).
+pub fn query_exemplars(
+    p: &Params,
+    opts: parser::ParseOptions,
+    select: Option<SelectExemplars<'_>>,
+) -> Result<Option<ApiSuccess>, ApiError> {
     let start = p.time_or("start", MIN_TIME_MS)?;
     let end = p.time_or("end", MAX_TIME_MS)?;
     if end < start {
         return Err(ApiError::bad_data("end timestamp must not be before start timestamp"));
     }
-    let expr = parser::parse(p.get("query").unwrap_or("")).map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let expr = opts.parse(p.get("query").unwrap_or("")).map_err(|e| ApiError::bad_data(e.to_string()))?;
     let sets = selectors(&expr);
     if sets.is_empty() {
         return Ok(None);
@@ -89,7 +94,7 @@ mod tests {
 
     #[track_caller]
     fn check(query: &str, want: &str) {
-        let got = match query_exemplars(&Params::new(Some(query), None), None) {
+        let got = match query_exemplars(&Params::new(Some(query), None), parser::ParseOptions::default(), None) {
             Ok(Some(s)) => s.data,
             Ok(None) => "204".to_owned(),
             Err(e) => format!("{}: {}", e.kind.as_str(), e.message),
@@ -110,9 +115,13 @@ mod tests {
             r#"bad_data: invalid parameter "start": cannot parse "yesterday" to a valid timestamp"#,
         );
         check("query=test&end=x", r#"bad_data: invalid parameter "end": cannot parse "x" to a valid timestamp"#);
-        let err = query_exemplars(&Params::new(Some("query=sum("), None), None).unwrap_err();
+        let err =
+            query_exemplars(&Params::new(Some("query=sum("), None), parser::ParseOptions::default(), None).unwrap_err();
         assert!(err.message.contains("parse error"), "{}", err.message);
-        assert!(query_exemplars(&Params::new(None, None), None).is_err(), "an empty query does not parse");
+        assert!(
+            query_exemplars(&Params::new(None, None), parser::ParseOptions::default(), None).is_err(),
+            "an empty query does not parse"
+        );
     }
 
     #[test]
@@ -138,7 +147,11 @@ mod tests {
             assert_eq!((sets.len(), start, end), (1, 1_000, 2_000));
             series.clone()
         };
-        let got = query_exemplars(&Params::new(Some("query=a_total&start=1&end=2"), None), Some(&select));
+        let got = query_exemplars(
+            &Params::new(Some("query=a_total&start=1&end=2"), None),
+            parser::ParseOptions::default(),
+            Some(&select),
+        );
         assert!(got.unwrap().unwrap().data.contains("EpTx"));
     }
 }
