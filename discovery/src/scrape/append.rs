@@ -487,14 +487,16 @@ impl ScrapeCache {
                     P::Counter => {
                         let Some(c) = m.counter() else { continue };
                         render_pairs(&mut pb.raw, &pairs, None);
-                        let ex = c.exemplar().filter(|_| rules.exemplars).map(exemplar_of);
-                        one(self, pb, "_total", c.value(), ex)?;
-                        if let Some(created) = c.created() {
+                        let cs = c.scalars();
+                        let ex = if rules.exemplars && cs.has_exemplar { c.exemplar().map(exemplar_of) } else { None };
+                        one(self, pb, "_total", cs.value, ex)?;
+                        if let Some(created) = cs.created {
                             one(self, pb, "_created", created.to_seconds_f64(), None)?;
                         }
                     }
                     P::Summary => {
                         let Some(s) = m.summary() else { continue };
+                        let ss = s.scalars();
                         render_pairs(&mut pb.raw, &pairs, Some("quantile"));
                         let len = pb.raw.len();
                         for (i, (q, v)) in s.quantiles().enumerate() {
@@ -503,9 +505,9 @@ impl ScrapeCache {
                             one(self, pb, "", v, None)?;
                         }
                         render_pairs(&mut pb.raw, &pairs, None);
-                        one(self, pb, "_sum", s.sample_sum(), None)?;
-                        one(self, pb, "_count", s.sample_count() as f64, None)?;
-                        if let Some(created) = s.created() {
+                        one(self, pb, "_sum", ss.sample_sum, None)?;
+                        one(self, pb, "_count", ss.sample_count as f64, None)?;
+                        if let Some(created) = ss.created {
                             one(self, pb, "_created", created.to_seconds_f64(), None)?;
                         }
                     }
@@ -518,7 +520,7 @@ impl ScrapeCache {
                         for (i, b) in h.buckets().enumerate() {
                             pb.raw.truncate(len);
                             push_extra(&mut pb.raw, "le", pb.floats.get(i, b.upper_bound));
-                            let ex = b.exemplar().filter(|_| rules.exemplars).map(exemplar_of);
+                            let ex = if rules.exemplars { b.exemplar().map(exemplar_of) } else { None };
                             one(self, pb, "_bucket", b.count(), ex)?;
                             last = Some(b.upper_bound);
                         }
@@ -531,7 +533,7 @@ impl ScrapeCache {
                         if ty == P::Histogram {
                             one(self, pb, "_sum", sc.sample_sum, None)?;
                             one(self, pb, "_count", sc.count(), None)?;
-                            if let Some(created) = h.created() {
+                            if let Some(created) = sc.created {
                                 one(self, pb, "_created", created.to_seconds_f64(), None)?;
                             }
                         } else {

@@ -113,6 +113,7 @@ const RECURSION_LIMIT: u32 = 100;
 
 /// Reads one field at `*pos`: its tag and value. Groups are skipped with `ctx` as the
 /// budget of the message holding them.
+#[inline]
 fn read_field<'a>(b: &'a [u8], pos: &mut usize, ctx: u32) -> Result<(u32, Wire<'a>), Malformed> {
     let key = varint(b, pos)?;
     if key > u64::from(u32::MAX) || key & 7 > 5 || key >> 3 == 0 {
@@ -170,7 +171,14 @@ fn read_field_no_group<'a>(b: &'a [u8], pos: &mut usize) -> Result<(u32, Option<
     Ok((tag, Some(w)))
 }
 
+#[inline]
 fn varint(b: &[u8], pos: &mut usize) -> Result<u64, Malformed> {
+    if let Some(&x) = b.get(*pos)
+        && x < 0x80
+    {
+        *pos += 1;
+        return Ok(u64::from(x));
+    }
     let (v, n) = read_varint(&b[*pos..]).map_err(|_| Malformed::Varint)?;
     *pos += n;
     Ok(v)
@@ -433,24 +441,38 @@ pub struct MetricView<'a> {
     m: Msg<'a>,
     /// Which value fields occur, bit `n` for field number `n`.
     present: u8,
+    /// Which value fields occur more than once (and must be merged).
+    repeated: u8,
+    /// The last occurrence of each value field, by field number.
+    last: [&'a [u8]; 8],
     timestamp_ms: Option<i64>,
 }
 
 impl<'a> MetricView<'a> {
     fn new(b: &'a [u8]) -> Self {
-        let (mut present, mut timestamp_ms) = (0u8, None);
+        let (mut present, mut repeated, mut timestamp_ms) = (0u8, 0u8, None);
+        let mut last: [&'a [u8]; 8] = [&[]; 8];
         for (t, w) in Fields::new(b) {
             match (t, w) {
-                (2..=5 | 7, Wire::Len(_)) => present |= 1 << t,
+                (2..=5 | 7, Wire::Len(v)) => {
+                    repeated |= present & (1 << t);
+                    present |= 1 << t;
+                    last[t as usize] = v;
+                }
                 (6, Wire::Varint(v)) => timestamp_ms = Some(v as i64),
                 _ => {}
             }
         }
-        MetricView { m: Msg::root(b), present, timestamp_ms }
+        MetricView { m: Msg::root(b), present, repeated, last, timestamp_ms }
     }
 
     fn has(&self, tag: u32) -> bool {
         self.present & (1 << tag) != 0
+    }
+
+    /// The value message `tag`: its one occurrence, or all of them merged.
+    fn sub(&self, tag: u32) -> Msg<'a> {
+        if self.repeated & (1 << tag) == 0 { Msg::root(self.last[tag as usize]) } else { self.m.child(tag) }
     }
 
     /// The label pairs in written order (names may repeat; the owned model keeps the last).
@@ -465,27 +487,27 @@ impl<'a> MetricView<'a> {
 
     /// The gauge value, when the metric has a gauge.
     pub fn gauge(&self) -> Option<f64> {
-        self.has(2).then(|| self.m.child(2).f64(1))
+        self.has(2).then(|| self.sub(2).f64(1))
     }
 
     /// The untyped value, when the metric has one.
     pub fn untyped(&self) -> Option<f64> {
-        self.has(5).then(|| self.m.child(5).f64(1))
+        self.has(5).then(|| self.sub(5).f64(1))
     }
 
     /// The counter, when the metric has one.
     pub fn counter(&self) -> Option<CounterView<'a>> {
-        self.has(3).then(|| CounterView { m: self.m.child(3) })
+        self.has(3).then(|| CounterView { m: self.sub(3) })
     }
 
     /// The summary, when the metric has one.
     pub fn summary(&self) -> Option<SummaryView<'a>> {
-        self.has(4).then(|| SummaryView { m: self.m.child(4) })
+        self.has(4).then(|| SummaryView { m: self.sub(4) })
     }
 
     /// The histogram, when the metric has one.
     pub fn histogram(&self) -> Option<HistogramView<'a>> {
-        self.has(7).then(|| HistogramView { m: self.m.child(7) })
+        self.has(7).then(|| HistogramView { m: self.sub(7) })
     }
 
     /// The owned message this view reads.
@@ -525,7 +547,44 @@ pub struct CounterView<'a> {
     m: Msg<'a>,
 }
 
+/// Reads the `Timestamp` message `b` into `t` (merging, as protobuf does).
+fn merge_timestamp(t: &mut Option<proto::Timestamp>, b: &[u8]) {
+    let t = t.get_or_insert_default();
+    for (f, w) in Fields::new(b) {
+        match (f, w) {
+            (1, Wire::Varint(v)) => t.seconds = v as i64,
+            (2, Wire::Varint(v)) => t.nanos = v as i32,
+            _ => {}
+        }
+    }
+}
+
+/// The value, exemplar presence and created timestamp of a counter, read in one pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CounterScalars {
+    /// The value.
+    pub value: f64,
+    /// Whether the counter has an exemplar ([`CounterView::exemplar`] reads it).
+    pub has_exemplar: bool,
+    /// The created timestamp, if any.
+    pub created: Option<proto::Timestamp>,
+}
+
 impl<'a> CounterView<'a> {
+    /// Value, exemplar presence and created timestamp, in one pass.
+    pub fn scalars(&self) -> CounterScalars {
+        let mut s = CounterScalars::default();
+        for (t, w) in self.m.fields() {
+            match (t, w) {
+                (1, Wire::I64(v)) => s.value = f64::from_bits(v),
+                (2, Wire::Len(_)) => s.has_exemplar = true,
+                (3, Wire::Len(b)) => merge_timestamp(&mut s.created, b),
+                _ => {}
+            }
+        }
+        s
+    }
+
     /// The value.
     pub fn value(&self) -> f64 {
         self.m.f64(1)
@@ -548,7 +607,32 @@ pub struct SummaryView<'a> {
     m: Msg<'a>,
 }
 
+/// The count, sum and created timestamp of a summary, read in one pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SummaryScalars {
+    /// `sample_count`.
+    pub sample_count: u64,
+    /// `sample_sum`.
+    pub sample_sum: f64,
+    /// The created timestamp, if any.
+    pub created: Option<proto::Timestamp>,
+}
+
 impl<'a> SummaryView<'a> {
+    /// Count, sum and created timestamp, in one pass.
+    pub fn scalars(&self) -> SummaryScalars {
+        let mut s = SummaryScalars::default();
+        for (t, w) in self.m.fields() {
+            match (t, w) {
+                (1, Wire::Varint(v)) => s.sample_count = v,
+                (2, Wire::I64(v)) => s.sample_sum = f64::from_bits(v),
+                (4, Wire::Len(b)) => merge_timestamp(&mut s.created, b),
+                _ => {}
+            }
+        }
+        s
+    }
+
     /// The observation count.
     pub fn sample_count(&self) -> u64 {
         self.m.last_varint(1).unwrap_or(0)
@@ -586,6 +670,8 @@ pub struct BucketView<'a> {
     pub cumulative_count_float: f64,
     /// The upper bound.
     pub upper_bound: f64,
+    /// Whether the bucket has an exemplar ([`BucketView::exemplar`] reads it).
+    pub has_exemplar: bool,
     m: Msg<'a>,
 }
 
@@ -597,6 +683,9 @@ impl<'a> BucketView<'a> {
 
     /// The bucket's exemplar, if any.
     pub fn exemplar(&self) -> Option<ExemplarView<'a>> {
+        if !self.has_exemplar {
+            return None;
+        }
         self.m.exemplar(3)
     }
 }
@@ -610,8 +699,8 @@ pub struct HistogramScalars {
     pub sample_count_float: f64,
     /// `sample_sum`.
     pub sample_sum: f64,
-    /// Whether `created_timestamp` is present.
-    pub has_created: bool,
+    /// The created timestamp, if any.
+    pub created: Option<proto::Timestamp>,
 }
 
 impl HistogramScalars {
@@ -622,7 +711,7 @@ impl HistogramScalars {
 }
 
 impl<'a> HistogramView<'a> {
-    /// Count, sum and whether there is a created timestamp, in one pass.
+    /// Count, sum and created timestamp, in one pass.
     pub fn scalars(&self) -> HistogramScalars {
         let mut s = HistogramScalars::default();
         for (t, w) in self.m.fields() {
@@ -630,7 +719,7 @@ impl<'a> HistogramView<'a> {
                 (1, Wire::Varint(v)) => s.sample_count = v,
                 (4, Wire::I64(v)) => s.sample_count_float = f64::from_bits(v),
                 (2, Wire::I64(v)) => s.sample_sum = f64::from_bits(v),
-                (15, Wire::Len(_)) => s.has_created = true,
+                (15, Wire::Len(b)) => merge_timestamp(&mut s.created, b),
                 _ => {}
             }
         }
@@ -640,12 +729,19 @@ impl<'a> HistogramView<'a> {
     /// The classic buckets in order.
     pub fn buckets(&self) -> impl Iterator<Item = BucketView<'a>> + use<'a> {
         self.m.repeated(3).map(|b| {
-            let mut v = BucketView { cumulative_count: 0, cumulative_count_float: 0.0, upper_bound: 0.0, m: b };
+            let mut v = BucketView {
+                cumulative_count: 0,
+                cumulative_count_float: 0.0,
+                upper_bound: 0.0,
+                has_exemplar: false,
+                m: b,
+            };
             for (t, w) in b.fields() {
                 match (t, w) {
                     (1, Wire::Varint(x)) => v.cumulative_count = x,
                     (4, Wire::I64(x)) => v.cumulative_count_float = f64::from_bits(x),
                     (2, Wire::I64(x)) => v.upper_bound = f64::from_bits(x),
+                    (3, Wire::Len(_)) => v.has_exemplar = true,
                     _ => {}
                 }
             }
@@ -796,7 +892,7 @@ fn check<'a>(
     base: usize,
     ctx: u32,
     message: &'static str,
-    schema: fn(u32) -> Option<(&'static str, Kind)>,
+    schema: impl Fn(u32) -> Option<(&'static str, Kind)>,
     mut seen: impl FnMut(u32, Wire<'a>),
 ) -> Result<(), Bad> {
     let mut pos = 0;
