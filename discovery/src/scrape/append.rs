@@ -802,6 +802,10 @@ fn exemplar_of(e: protobuf::view::ExemplarView<'_>) -> Exemplar {
 
 /// Appends `s` with `\`, `"` and newlines escaped as in a text-format label value.
 fn push_escaped(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

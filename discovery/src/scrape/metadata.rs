@@ -209,6 +209,13 @@ impl MetadataCache {
             Ok(P::GaugeHistogram) => MetricType::GaugeHistogram,
             Ok(P::Untyped) | Err(_) => MetricType::Unknown,
         };
+        // One lookup for the three fields: a family as last seen costs a hash and compares.
+        if let Some(e) = self.entries.get_mut(name) {
+            e.seen = self.iter;
+            if e.metric_type == t && *e.help == *help && *e.unit == *unit {
+                return;
+            }
+        }
         self.set_type(name, t);
         self.set_help(name, help);
         self.set_unit(name, unit);
