@@ -13,16 +13,21 @@ fuzz_target!(|data: &[u8]| {
     let mut owned = decoder.iter(data);
     let mut views = decoder.views(data);
     loop {
-        match (owned.next(), views.next()) {
+        let view = views.next().map(|v| v.and_then(|v| v.to_proto().map(|p| (v, p))));
+        match (owned.next(), view) {
             (None, None) => break,
-            (Some(Ok(a)), Some(Ok(b))) => {
+            (Some(Ok(a)), Some(Ok((v, b)))) => {
                 let (mut ea, mut eb) = (Vec::new(), Vec::new());
                 protobuf::encode_one(&a, &mut ea);
-                protobuf::encode_one(&b.to_proto(), &mut eb);
+                protobuf::encode_one(&b, &mut eb);
                 assert_eq!(ea, eb, "the views read another family");
-                for m in b.metrics() {
+                let mut labels = Vec::new();
+                let mut metrics = v.metrics();
+                while let Some(m) = metrics.next_into(&mut labels) {
                     // Everything the scrape path reads, without panicking.
-                    let _ = (m.labels().count(), m.timestamp_ms(), m.gauge(), m.untyped());
+                    let m = m.expect("checked above");
+                    assert_eq!(m.labels().collect::<Vec<_>>(), labels);
+                    let _ = (m.timestamp_ms(), m.gauge(), m.untyped());
                     if let Some(c) = m.counter() {
                         let _ = (c.scalars(), c.exemplar().map(|e| e.labels().count()));
                     }
@@ -34,8 +39,11 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
-            (Some(Err(a)), Some(Err(b))) => assert_eq!(a.offset, b.offset, "{a} / {b}"),
-            (a, b) => panic!("decode {a:?}, views {b:?}"),
+            (Some(Err(a)), Some(Err(b))) => {
+                assert_eq!(a.offset, b.offset, "{a} / {b}");
+                break;
+            }
+            (a, b) => panic!("decode {a:?}, views {:?}", b.map(|b| b.map(|(_, p)| p))),
         }
     }
     let Ok(families) = protobuf::decode(data) else { return };

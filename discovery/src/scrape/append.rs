@@ -454,9 +454,9 @@ impl ScrapeCache {
             pb.name.clear();
             pb.name.push_str(name);
             let base = name.len();
-            for m in fam.metrics() {
-                pairs.clear();
-                pairs.extend(m.labels());
+            let mut metrics = fam.metrics();
+            while let Some(m) = metrics.next_into(&mut pairs) {
+                let m = m.map_err(|e| ScrapeError::new(ScrapeErrorKind::Protobuf(e.to_string())))?;
                 if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
                     // As the owned model does: sorted by name, the last of a name wins.
                     pairs.sort_by(|a, b| a.0.cmp(b.0));

@@ -1,12 +1,14 @@
 //! Borrowing views of a delimited stream: the zero-copy way to read a protobuf exposition.
 //!
-//! [`Decoder::views`](super::Decoder::views) checks each `MetricFamily` message in one pass
-//! (every field the owned [`decode`](super::decode) would read, with the same rules: wire
-//! types, varints, lengths, UTF-8, packed repeats, unknown fields and groups) and yields a
-//! [`FamilyView`] whose names, labels and help texts are `&str` slices of the input. Reading
-//! a view allocates nothing and cannot fail: the message was checked before it was handed
-//! out. A stream the views accept is exactly one [`decode`](super::decode) accepts, and
-//! [`FamilyView::to_proto`] gives the family it decodes to.
+//! [`Decoder::views`](super::Decoder::views) yields a [`FamilyView`] for each `MetricFamily`
+//! message whose own fields check out, and [`FamilyView::metrics`] checks each `Metric` in
+//! one pass when it reaches it (every field the owned [`decode`](super::decode) would read,
+//! with the same rules: wire types, varints, lengths, UTF-8, packed repeats, unknown fields
+//! and groups), handing out its label pairs from that same pass
+//! ([`Metrics::next_into`]). Names, labels and help texts are `&str` slices of the input.
+//! Reading a checked metric allocates nothing and cannot fail. A stream whose families and
+//! metrics the views all accept is exactly one [`decode`](super::decode) accepts, failing at
+//! the same message otherwise, and [`FamilyView::to_proto`] gives the family it decodes to.
 //!
 //! What the view gives up: a field is found by scanning its message again, so a view suits
 //! reading each field once or twice, in order, as a scraper does; a caller who wants random
@@ -33,10 +35,10 @@
 //! protobuf::encode(std::slice::from_ref(&family), &mut buf);
 //! let view = Decoder::new().views(&buf).next().unwrap().unwrap();
 //! assert_eq!(view.name(), "up");
-//! let metric = view.metrics().next().unwrap();
+//! let metric = view.metrics().next().unwrap().unwrap();
 //! assert_eq!(metric.labels().collect::<Vec<_>>(), [("job", "node")]);
 //! assert_eq!(metric.gauge(), Some(1.0));
-//! assert_eq!(view.to_proto(), family);
+//! assert_eq!(view.to_proto().unwrap(), family);
 //! ```
 
 use std::fmt;
@@ -102,6 +104,8 @@ enum Wire<'a> {
     I64(u64),
     Len(&'a [u8]),
     I32,
+    /// A checked label pair (only ever handed to a checker's callback).
+    Pair(&'a str, &'a str),
     /// A group, already skipped.
     Group,
     EndGroup,
@@ -373,6 +377,9 @@ pub struct FamilyView<'a> {
     unit: &'a str,
     metric_type: i32,
     body: &'a [u8],
+    /// Absolute offsets of the body and of the message's length prefix.
+    base: usize,
+    offset: usize,
 }
 
 impl<'a> FamilyView<'a> {
@@ -396,42 +403,75 @@ impl<'a> FamilyView<'a> {
         self.metric_type
     }
 
-    /// The family's metrics, in order.
+    /// The family's metrics, in order, each checked as it is reached.
     pub fn metrics(&self) -> Metrics<'a> {
-        Metrics { fields: Fields::new(self.body) }
+        Metrics { fields: Fields::new(self.body), base: self.base, offset: self.offset, failed: false }
     }
 
-    /// The owned message this view reads, as [`decode`](super::decode) returns it.
-    pub fn to_proto(&self) -> proto::MetricFamily {
-        proto::MetricFamily {
+    /// The owned message this view reads, as [`decode`](super::decode) returns it, or the
+    /// error `decode` reports for it.
+    pub fn to_proto(&self) -> Result<proto::MetricFamily, ProtobufError> {
+        Ok(proto::MetricFamily {
             name: self.name.into(),
             help: self.help.into(),
             r#type: self.metric_type,
-            metric: self.metrics().map(|m| m.to_proto()).collect(),
+            metric: self.metrics().map(|m| m.map(|m| m.to_proto())).collect::<Result<_, _>>()?,
             unit: self.unit.into(),
-        }
+        })
     }
 }
 
-/// The metrics of a [`FamilyView`].
+/// The metrics of a [`FamilyView`]: each is checked when reached, and the first that is
+/// malformed ends the iteration with the error [`decode`](super::decode) would report for
+/// the family.
 #[derive(Debug, Clone)]
 pub struct Metrics<'a> {
     fields: Fields<'a>,
+    base: usize,
+    offset: usize,
+    failed: bool,
 }
 
-impl<'a> Iterator for Metrics<'a> {
-    type Item = MetricView<'a>;
-
+impl<'a> Metrics<'a> {
+    /// The next metric, with its label pairs (in written order) put in `labels`, which is
+    /// cleared first: the labels come from the same pass that checks the metric, so a
+    /// caller that reuses `labels` reads each metric once and allocates nothing.
     #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        for (t, w) in self.fields.by_ref() {
+    pub fn next_into(&mut self, labels: &mut Vec<(&'a str, &'a str)>) -> Option<Result<MetricView<'a>, ProtobufError>> {
+        labels.clear();
+        self.next_metric(Some(labels))
+    }
+
+    fn next_metric(
+        &mut self,
+        labels: Option<&mut Vec<(&'a str, &'a str)>>,
+    ) -> Option<Result<MetricView<'a>, ProtobufError>> {
+        if self.failed {
+            return None;
+        }
+        while let Some((t, w)) = self.fields.next() {
             if let Wire::Len(b) = w
                 && t == 4
             {
-                return Some(MetricView::new(b));
+                let at = self.base + self.fields.pos - b.len();
+                let r = check_metric_view(b, at, RECURSION_LIMIT - 1, labels).map_err(|bad| ProtobufError {
+                    offset: self.offset,
+                    kind: ProtobufErrorKind::Malformed { at: bad.at, problem: bad.problem },
+                });
+                self.failed = r.is_err();
+                return Some(r);
             }
         }
         None
+    }
+}
+
+impl<'a> Iterator for Metrics<'a> {
+    type Item = Result<MetricView<'a>, ProtobufError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_metric(None)
     }
 }
 
@@ -449,23 +489,6 @@ pub struct MetricView<'a> {
 }
 
 impl<'a> MetricView<'a> {
-    fn new(b: &'a [u8]) -> Self {
-        let (mut present, mut repeated, mut timestamp_ms) = (0u8, 0u8, None);
-        let mut last: [&'a [u8]; 8] = [&[]; 8];
-        for (t, w) in Fields::new(b) {
-            match (t, w) {
-                (2..=5 | 7, Wire::Len(v)) => {
-                    repeated |= present & (1 << t);
-                    present |= 1 << t;
-                    last[t as usize] = v;
-                }
-                (6, Wire::Varint(v)) => timestamp_ms = Some(v as i64),
-                _ => {}
-            }
-        }
-        MetricView { m: Msg::root(b), present, repeated, last, timestamp_ms }
-    }
-
     fn has(&self, tag: u32) -> bool {
         self.present & (1 << tag) != 0
     }
@@ -874,6 +897,10 @@ enum Kind {
     F64,
     /// A message checked by the function, with the budget of its own fields.
     Msg(fn(&[u8], usize, u32) -> Result<(), Bad>),
+    /// A `LabelPair`, checked and handed on as [`Wire::Pair`].
+    Pair,
+    /// A message checked later.
+    Bytes,
     PackedVarint,
     PackedF64,
 }
@@ -915,6 +942,12 @@ fn check<'a>(
             }
             (Kind::Varint | Kind::PackedVarint, Wire::Varint(_)) | (Kind::F64 | Kind::PackedF64, Wire::I64(_)) => {}
             (Kind::Msg(f), Wire::Len(s)) => f(s, base + pos - s.len(), ctx - 1)?,
+            (Kind::Bytes, Wire::Len(_)) => {}
+            (Kind::Pair, Wire::Len(s)) => {
+                let (n, v) = check_pair(s, base + pos - s.len(), ctx - 1)?;
+                seen(tag, Wire::Pair(n, v));
+                continue;
+            }
             (Kind::PackedVarint, Wire::Len(s)) => {
                 let mut p = 0;
                 while p < s.len() {
@@ -1094,14 +1127,45 @@ fn check_histogram(b: &[u8], base: usize, ctx: u32) -> Result<(), Bad> {
     )
 }
 
-fn check_metric(b: &[u8], base: usize, ctx: u32) -> Result<(), Bad> {
+/// Checks a `LabelPair` and returns it (the last name and value win, as in protobuf).
+fn check_pair(b: &[u8], base: usize, ctx: u32) -> Result<(&str, &str), Bad> {
+    let (mut name, mut value) = ("", "");
+    let mut pos = 0;
+    while pos < b.len() {
+        let at = base + pos;
+        let bad = |problem| Bad { at, problem };
+        let (tag, w) = read_field(b, &mut pos, ctx).map_err(bad)?;
+        match (tag, w) {
+            (1 | 2, Wire::Len(s)) => {
+                let field = if tag == 1 { "name" } else { "value" };
+                let s = std::str::from_utf8(s).map_err(|_| bad(Malformed::Utf8 { message: "LabelPair", field }))?;
+                if tag == 1 { name = s } else { value = s }
+            }
+            (1, _) => return Err(bad(Malformed::WireType { message: "LabelPair", field: "name" })),
+            (2, _) => return Err(bad(Malformed::WireType { message: "LabelPair", field: "value" })),
+            (_, Wire::EndGroup) => return Err(bad(Malformed::EndGroup)),
+            _ => {}
+        }
+    }
+    Ok((name, value))
+}
+
+/// Checks one `Metric` message and returns its view, its label pairs pushed to `labels`.
+fn check_metric_view<'a>(
+    b: &'a [u8],
+    base: usize,
+    ctx: u32,
+    mut labels: Option<&mut Vec<(&'a str, &'a str)>>,
+) -> Result<MetricView<'a>, Bad> {
+    let (mut present, mut repeated, mut timestamp_ms) = (0u8, 0u8, None);
+    let mut last: [&'a [u8]; 8] = [&[]; 8];
     check(
         b,
         base,
         ctx,
         "Metric",
         |t| match t {
-            1 => Some(("label", Kind::Msg(check_label_pair))),
+            1 => Some(("label", Kind::Pair)),
             2 => Some(("gauge", Kind::Msg(check_value))),
             3 => Some(("counter", Kind::Msg(check_counter))),
             4 => Some(("summary", Kind::Msg(check_summary))),
@@ -1110,13 +1174,28 @@ fn check_metric(b: &[u8], base: usize, ctx: u32) -> Result<(), Bad> {
             6 => Some(("timestamp_ms", Kind::Varint)),
             _ => None,
         },
-        no_seen,
-    )
+        |t, w| match (t, w) {
+            (_, Wire::Pair(n, v)) => {
+                if let Some(l) = labels.as_deref_mut() {
+                    l.push((n, v));
+                }
+            }
+            (2..=5 | 7, Wire::Len(v)) => {
+                repeated |= present & (1 << t);
+                present |= 1 << t;
+                last[t as usize] = v;
+            }
+            (6, Wire::Varint(v)) => timestamp_ms = Some(v as i64),
+            _ => {}
+        },
+    )?;
+    Ok(MetricView { m: Msg::root(b), present, repeated, last, timestamp_ms })
 }
 
 /// Checks one `MetricFamily` message at absolute offset `base` and returns its view.
-pub(crate) fn check_family(b: &[u8], base: usize) -> Result<FamilyView<'_>, Bad> {
-    let mut v = FamilyView { name: "", help: "", unit: "", metric_type: 0, body: b };
+/// Its metrics are checked later, one by one, by [`Metrics`].
+pub(crate) fn check_family(b: &[u8], base: usize, offset: usize) -> Result<FamilyView<'_>, Bad> {
+    let mut v = FamilyView { name: "", help: "", unit: "", metric_type: 0, body: b, base, offset };
     check(
         b,
         base,
@@ -1126,7 +1205,7 @@ pub(crate) fn check_family(b: &[u8], base: usize) -> Result<FamilyView<'_>, Bad>
             1 => Some(("name", Kind::Str)),
             2 => Some(("help", Kind::Str)),
             3 => Some(("type", Kind::Varint)),
-            4 => Some(("metric", Kind::Msg(check_metric))),
+            4 => Some(("metric", Kind::Bytes)),
             5 => Some(("unit", Kind::Str)),
             _ => None,
         },
@@ -1167,7 +1246,7 @@ impl<'a> FamilyViews<'a> {
         let err = |kind| ProtobufError { offset: start, kind };
         let (body, end) = super::delimited(self.input, start, self.max_message_len).map_err(err)?;
         let body_start = end - body.len();
-        let v = check_family(body, body_start)
+        let v = check_family(body, body_start, start)
             .map_err(|b| err(ProtobufErrorKind::Malformed { at: b.at, problem: b.problem }))?;
         self.pos = end;
         Ok(v)
@@ -1198,7 +1277,7 @@ mod tests {
     fn same_as_decode(input: &[u8]) {
         let owned = decode(input);
         let views: Result<Vec<MetricFamily>, _> =
-            Decoder::new().views(input).map(|v| v.map(|v| v.to_proto())).collect();
+            Decoder::new().views(input).map(|v| v.and_then(|v| v.to_proto())).collect();
         match (owned, views) {
             (Ok(a), Ok(b)) => {
                 let (mut ea, mut eb) = (Vec::new(), Vec::new());
@@ -1316,7 +1395,7 @@ mod tests {
         let input = [&[body.len() as u8][..], &body].concat();
         same_as_decode(&input);
         let v = Decoder::new().views(&input).next().unwrap().unwrap();
-        assert_eq!(v.metrics().next().unwrap().gauge(), Some(2.0));
+        assert_eq!(v.metrics().next().unwrap().unwrap().gauge(), Some(2.0));
         // Groups nested past the recursion budget are refused by both.
         let deep = |n: usize| {
             let mut b = vec![0x53; n];
@@ -1346,7 +1425,9 @@ mod tests {
         let body = [0x0a, 0x01, b'a', 0x22, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0xff];
         let input = [&[body.len() as u8][..], &body].concat();
         same_as_decode(&input);
-        let err = Decoder::new().views(&input).next().unwrap().unwrap_err();
+        let family = Decoder::new().views(&input).next().unwrap().unwrap();
+        assert_eq!(family.name(), "a");
+        let err = family.metrics().next().unwrap().unwrap_err();
         assert_eq!(err.offset, 0);
         assert_eq!(
             err.kind,
