@@ -122,9 +122,10 @@ impl Decoder {
         Families { input, pos: 0, max_message_len: self.max_message_len, failed: false }
     }
 
-    /// Checks a stream one family at a time and yields borrowing [views](view) of them,
-    /// which read names, labels and values straight from `input` without allocating. It
-    /// accepts exactly what [`Decoder::iter`] accepts; the iterator ends after the first
+    /// Reads a stream one family at a time as borrowing [views](view), which read names,
+    /// labels and values straight from `input` without allocating; each family's metrics
+    /// are checked as [`FamilyView::metrics`] reaches them. Families and metrics together
+    /// accept exactly what [`Decoder::iter`] accepts; the iterator ends after the first
     /// error.
     pub fn views<'a>(&self, input: &'a [u8]) -> FamilyViews<'a> {
         FamilyViews { input, pos: 0, max_message_len: self.max_message_len, failed: false }
