@@ -171,8 +171,8 @@ pub struct ScrapeCache {
     cur: Vec<u32>,
     /// Slots created by the scrape in progress (forgotten again if it fails).
     created: Vec<u32>,
-    /// Scratch for the label text of protobuf samples.
-    scratch: String,
+    /// Scratch for the series text of protobuf samples.
+    pb: PbScratch,
     /// Every slot's key, back to back in creation order: a scrape whose lines come in the
     /// same order as last time reads it front to back, which the CPU prefetches.
     keys: String,
@@ -180,6 +180,9 @@ pub struct ScrapeCache {
     garbage: usize,
     /// The target's metric metadata (touched per metadata line, never per sample).
     metadata: super::MetadataCache,
+    /// Take protobuf bodies the owned way (decode, `to_families`), as a reference.
+    #[cfg(test)]
+    owned_protobuf: bool,
 }
 
 /// Entries unseen for this many scrapes are forgotten.
@@ -234,7 +237,7 @@ impl ScrapeCache {
             + self.index.capacity() * (size_of::<u32>() + 1)
             + (self.free.capacity() + self.prev.capacity() + self.cur.capacity() + self.created.capacity())
                 * size_of::<u32>()
-            + self.scratch.capacity()
+            + self.pb.heap_bytes()
     }
 
     /// The target's metric metadata as of its scrapes so far (a shared handle that later
@@ -269,6 +272,8 @@ impl ScrapeCache {
                 let p = openmetrics::Parser::from_bytes(body).map_err(|e| ScrapeError::parse(format, e))?;
                 self.append_entries(app, rules, p, format, t, &mut st)
             }
+            #[cfg(test)]
+            Format::Protobuf if self.owned_protobuf => self.append_protobuf_owned(app, rules, body, t, &mut st),
             Format::Protobuf => self.append_protobuf(app, rules, body, t, &mut st),
         };
         self.metadata.finish(res.is_ok());
@@ -417,36 +422,160 @@ impl ScrapeCache {
         t: Timestamp,
         st: &mut AppendStats,
     ) -> Result<(), ScrapeError> {
+        let mut pb = std::mem::take(&mut self.pb);
+        let res = self.append_protobuf_views(&mut pb, app, rules, body, t, st);
+        self.pb = pb;
+        res
+    }
+
+    /// The samples of each family as [`protobuf::to_families`] flattens them, read from
+    /// borrowing views: the series text of a sample is written into reused buffers, so a
+    /// cached series costs no allocation.
+    fn append_protobuf_views(
+        &mut self,
+        pb: &mut PbScratch,
+        app: &mut dyn Appender,
+        rules: &SeriesRules,
+        body: &[u8],
+        t: Timestamp,
+        st: &mut AppendStats,
+    ) -> Result<(), ScrapeError> {
+        use protobuf::proto::MetricType as P;
+        // One allocation per scrape, reused for every metric's label pairs.
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for fam in protobuf::Decoder::new().views(body) {
+            let fam = fam.map_err(|e| ScrapeError::new(ScrapeErrorKind::Protobuf(e.to_string())))?;
+            self.metadata.observe_protobuf_family(fam.name(), fam.metric_type(), fam.help(), fam.unit());
+            let Ok(ty) = P::try_from(fam.metric_type()) else { continue };
+            let name = match ty {
+                P::Counter => fam.name().strip_suffix("_total").unwrap_or(fam.name()),
+                _ => fam.name(),
+            };
+            pb.name.clear();
+            pb.name.push_str(name);
+            let base = name.len();
+            let mut metrics = fam.metrics();
+            while let Some(m) = metrics.next_into(&mut pairs) {
+                let m = m.map_err(|e| ScrapeError::new(ScrapeErrorKind::Protobuf(e.to_string())))?;
+                if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+                    // As the owned model does: sorted by name, the last of a name wins.
+                    pairs.sort_by(|a, b| a.0.cmp(b.0));
+                    let mut w = 0;
+                    for r in 0..pairs.len() {
+                        if w > 0 && pairs[w - 1].0 == pairs[r].0 {
+                            pairs[w - 1] = pairs[r];
+                        } else {
+                            pairs[w] = pairs[r];
+                            w += 1;
+                        }
+                    }
+                    pairs.truncate(w);
+                }
+                let ts = m.timestamp_ms();
+                let mut one = |this: &mut Self, pb: &mut PbScratch, suffix: &str, v: f64, ex: Option<Exemplar>| {
+                    pb.name.truncate(base);
+                    pb.name.push_str(suffix);
+                    this.sample(app, rules, &pb.name, LabelsRef::from_raw(&pb.raw), v, ts, ex, t, st)
+                };
+                match ty {
+                    P::Gauge | P::Untyped => {
+                        let v = if ty == P::Gauge { m.gauge() } else { m.untyped() };
+                        let Some(v) = v else { continue };
+                        render_pairs(&mut pb.raw, &pairs, None);
+                        one(self, pb, "", v, None)?;
+                    }
+                    P::Counter => {
+                        let Some(c) = m.counter() else { continue };
+                        render_pairs(&mut pb.raw, &pairs, None);
+                        let cs = c.scalars();
+                        let ex = if rules.exemplars && cs.has_exemplar { c.exemplar().map(exemplar_of) } else { None };
+                        one(self, pb, "_total", cs.value, ex)?;
+                        if let Some(created) = cs.created {
+                            one(self, pb, "_created", created.to_seconds_f64(), None)?;
+                        }
+                    }
+                    P::Summary => {
+                        let Some(s) = m.summary() else { continue };
+                        let ss = s.scalars();
+                        render_pairs(&mut pb.raw, &pairs, Some("quantile"));
+                        let len = pb.raw.len();
+                        for (i, (q, v)) in s.quantiles().enumerate() {
+                            pb.raw.truncate(len);
+                            push_extra(&mut pb.raw, "quantile", pb.floats.get(i, q));
+                            one(self, pb, "", v, None)?;
+                        }
+                        render_pairs(&mut pb.raw, &pairs, None);
+                        one(self, pb, "_sum", ss.sample_sum, None)?;
+                        one(self, pb, "_count", ss.sample_count as f64, None)?;
+                        if let Some(created) = ss.created {
+                            one(self, pb, "_created", created.to_seconds_f64(), None)?;
+                        }
+                    }
+                    P::Histogram | P::GaugeHistogram => {
+                        let Some(h) = m.histogram() else { continue };
+                        let sc = h.scalars();
+                        render_pairs(&mut pb.raw, &pairs, Some("le"));
+                        let len = pb.raw.len();
+                        let mut last = None;
+                        for (i, b) in h.buckets().enumerate() {
+                            pb.raw.truncate(len);
+                            push_extra(&mut pb.raw, "le", pb.floats.get(i, b.upper_bound));
+                            let ex = if rules.exemplars { b.exemplar().map(exemplar_of) } else { None };
+                            one(self, pb, "_bucket", b.count(), ex)?;
+                            last = Some(b.upper_bound);
+                        }
+                        if last.is_none_or(|b| b != f64::INFINITY) {
+                            pb.raw.truncate(len);
+                            push_extra(&mut pb.raw, "le", "+Inf");
+                            one(self, pb, "_bucket", sc.count(), None)?;
+                        }
+                        render_pairs(&mut pb.raw, &pairs, None);
+                        if ty == P::Histogram {
+                            one(self, pb, "_sum", sc.sample_sum, None)?;
+                            one(self, pb, "_count", sc.count(), None)?;
+                            if let Some(created) = sc.created {
+                                one(self, pb, "_created", created.to_seconds_f64(), None)?;
+                            }
+                        } else {
+                            one(self, pb, "_gcount", sc.count(), None)?;
+                            one(self, pb, "_gsum", sc.sample_sum, None)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The reference protobuf path: owned messages, converted by `to_families`.
+    #[cfg(test)]
+    fn append_protobuf_owned(
+        &mut self,
+        app: &mut dyn Appender,
+        rules: &SeriesRules,
+        body: &[u8],
+        t: Timestamp,
+        st: &mut AppendStats,
+    ) -> Result<(), ScrapeError> {
         let mut families = Vec::new();
         for f in protobuf::Decoder::new().iter(body) {
             families.push(f.map_err(|e| ScrapeError::new(ScrapeErrorKind::Protobuf(e.to_string())))?);
         }
         self.metadata.observe_protobuf(&families);
         let conv = protobuf::to_families(&families);
-        let mut raw = std::mem::take(&mut self.scratch);
-        let mut res = Ok(());
-        'families: for fam in &conv.families {
+        let mut raw = String::new();
+        for fam in &conv.families {
             for smp in &fam.samples {
-                // The label text as a text-format body would write it, names quoted so that
-                // any UTF-8 name reads back unambiguously.
                 raw.clear();
                 for l in &smp.labels {
-                    raw.push('"');
-                    push_escaped(&mut raw, &l.name);
-                    raw.push_str("\"=\"");
-                    push_escaped(&mut raw, &l.value);
-                    raw.push_str("\",");
+                    push_pair(&mut raw, &l.name, &l.value);
                 }
                 let labels = LabelsRef::from_raw(&raw);
                 let exemplar = if rules.exemplars { smp.exemplar.clone() } else { None };
-                res = self.sample(app, rules, &smp.name, labels, smp.value, smp.timestamp, exemplar, t, st);
-                if res.is_err() {
-                    break 'families;
-                }
+                self.sample(app, rules, &smp.name, labels, smp.value, smp.timestamp, exemplar, t, st)?;
             }
         }
-        self.scratch = raw;
-        res
+        Ok(())
     }
 
     /// One sample of the line `name{labels}`.
@@ -588,8 +717,95 @@ impl ScrapeCache {
     }
 }
 
+/// Reused buffers of the protobuf path.
+#[derive(Debug, Default)]
+struct PbScratch {
+    /// The sample name being appended.
+    name: String,
+    /// Its label text, as a text-format body would write it.
+    raw: String,
+    /// Formatted `le` and `quantile` values.
+    floats: FloatTexts,
+}
+
+impl PbScratch {
+    fn heap_bytes(&self) -> usize {
+        self.name.capacity()
+            + self.raw.capacity()
+            + self.floats.0.capacity() * size_of::<(u64, String)>()
+            + self.floats.0.iter().map(|(_, s)| s.capacity()).sum::<usize>()
+    }
+}
+
+/// The canonical text of bucket bounds and quantiles by their position in the metric: the
+/// metrics of a family (and of every scrape) repeat the same bounds in the same places, so a
+/// position almost always holds the text already.
+#[derive(Debug, Default)]
+struct FloatTexts(Vec<(u64, String)>);
+
+impl FloatTexts {
+    /// Entries beyond this position are formatted each time rather than kept.
+    const MAX: usize = 256;
+
+    fn get(&mut self, i: usize, v: f64) -> &str {
+        let bits = v.to_bits();
+        if i >= Self::MAX {
+            self.0.truncate(Self::MAX);
+            self.0.push((bits, protobuf::format_openmetrics_float(v)));
+            return &self.0[Self::MAX].1;
+        }
+        while self.0.len() <= i {
+            self.0.push((f64::NAN.to_bits() ^ 1, String::new()));
+        }
+        let e = &mut self.0[i];
+        if e.0 != bits || e.1.is_empty() {
+            *e = (bits, protobuf::format_openmetrics_float(v));
+        }
+        &e.1
+    }
+}
+
+/// Writes `pairs` (sorted, unique names) as the label text of a text-format body, names
+/// quoted so that any UTF-8 name reads back unambiguously; the label `skip` (set again
+/// after) is left out.
+fn render_pairs(out: &mut String, pairs: &[(&str, &str)], skip: Option<&str>) {
+    out.clear();
+    for &(n, v) in pairs {
+        if Some(n) == skip {
+            continue;
+        }
+        push_pair(out, n, v);
+    }
+}
+
+fn push_pair(out: &mut String, n: &str, v: &str) {
+    out.push('"');
+    push_escaped(out, n);
+    out.push_str("\"=\"");
+    push_escaped(out, v);
+    out.push_str("\",");
+}
+
+/// Appends the pair `name="value"` (a `le` or `quantile`, whose values need no escaping).
+fn push_extra(out: &mut String, name: &str, value: &str) {
+    push_pair(out, name, value);
+}
+
+/// The owned exemplar of a protobuf one, as [`protobuf::to_families`] converts it.
+fn exemplar_of(e: protobuf::view::ExemplarView<'_>) -> Exemplar {
+    Exemplar {
+        labels: Labels::from_vec(e.labels().map(|(n, v)| ember_exposition::Label::new(n, v)).collect()),
+        value: e.value(),
+        timestamp: e.timestamp().map(protobuf::proto::Timestamp::to_millis),
+    }
+}
+
 /// Appends `s` with `\`, `"` and newlines escaped as in a text-format label value.
 fn push_escaped(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -977,5 +1193,342 @@ mod tests {
     #[test]
     fn slots_hold_no_labels() {
         assert_eq!(size_of::<Slot>(), 24);
+    }
+
+    mod pb {
+        pub use ember_exposition::protobuf::proto::*;
+        pub fn lp(n: &str, v: &str) -> LabelPair {
+            LabelPair { name: n.into(), value: v.into() }
+        }
+        pub fn ex(trace: &str, v: f64, ms: Option<i64>) -> Exemplar {
+            Exemplar { label: vec![lp("trace_id", trace)], value: v, timestamp: ms.map(Timestamp::from_millis) }
+        }
+    }
+
+    /// Families of every type the text formats share with protobuf, with exemplars, created
+    /// timestamps, explicit timestamps, escapes and a label that clashes with a target label.
+    fn pb_families(tick: f64) -> Vec<pb::MetricFamily> {
+        use pb::*;
+        let created = Some(Timestamp { seconds: 1_700_000_000, nanos: 250_000_000 });
+        vec![
+            MetricFamily {
+                name: "http_requests_total".into(),
+                help: "Requests.".into(),
+                r#type: MetricType::Counter as i32,
+                metric: vec![
+                    Metric {
+                        label: vec![lp("code", "200"), lp("job", "app"), lp("path", "/a\"b\\c\nd")],
+                        counter: Some(Box::new(Counter {
+                            value: 10.0 + tick,
+                            exemplar: Some(ex("abc", 0.5, Some(1_500))),
+                            created_timestamp: created,
+                        })),
+                        ..Default::default()
+                    },
+                    Metric {
+                        label: vec![lp("code", "500")],
+                        counter: Some(Box::new(Counter { value: tick, ..Default::default() })),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            },
+            MetricFamily {
+                name: "temperature".into(),
+                r#type: MetricType::Gauge as i32,
+                metric: vec![Metric {
+                    label: vec![lp("room", "b"), lp("floor", "1")],
+                    gauge: Some(Gauge { value: -3.25 * tick - 1.0 }),
+                    timestamp_ms: Some(900),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            MetricFamily {
+                name: "misc".into(),
+                r#type: MetricType::Untyped as i32,
+                metric: vec![Metric { untyped: Some(Untyped { value: 1e-9 }), ..Default::default() }],
+                ..Default::default()
+            },
+            MetricFamily {
+                name: "rpc_seconds".into(),
+                r#type: MetricType::Summary as i32,
+                metric: vec![Metric {
+                    label: vec![lp("service", "x")],
+                    summary: Some(Box::new(Summary {
+                        sample_count: 7,
+                        sample_sum: 1.5 + tick,
+                        quantile: vec![
+                            Quantile { quantile: 0.5, value: 0.1 },
+                            Quantile { quantile: 0.99, value: 0.7 + tick },
+                        ],
+                        created_timestamp: created,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            MetricFamily {
+                name: "latency_seconds".into(),
+                r#type: MetricType::Histogram as i32,
+                metric: ["GET", "POST"]
+                    .iter()
+                    .map(|m| Metric {
+                        label: vec![lp("method", m)],
+                        histogram: Some(Box::new(Histogram {
+                            sample_count: 9,
+                            sample_sum: 2.5 + tick,
+                            bucket: vec![
+                                Bucket {
+                                    cumulative_count: 2,
+                                    upper_bound: 0.005,
+                                    exemplar: Some(ex("def", 0.004, None)),
+                                    ..Default::default()
+                                },
+                                Bucket { cumulative_count: 5, upper_bound: 1.0, ..Default::default() },
+                                Bucket { cumulative_count: 8, upper_bound: 1e6, ..Default::default() },
+                            ],
+                            created_timestamp: created,
+                            ..Default::default()
+                        })),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        ]
+    }
+
+    /// Scrapes `bodies` in turn (t = 1000, 2000, …) into a fresh head; every series, the
+    /// stats of each scrape and the exemplars stored.
+    #[allow(clippy::type_complexity)]
+    fn scrape_all(
+        bodies: &[(Vec<u8>, Format)],
+        rules: &SeriesRules,
+        owned: bool,
+    ) -> (BTreeMap<String, Vec<(i64, String)>>, Vec<Result<AppendStats, String>>, Vec<(String, String, f64, Option<i64>)>)
+    {
+        let head = Head::builder().max_exemplars(std::num::NonZeroUsize::new(64).unwrap()).build();
+        let mut cache = ScrapeCache::new();
+        cache.owned_protobuf = owned;
+        let mut stats = Vec::new();
+        for (i, (body, format)) in bodies.iter().enumerate() {
+            let t = (i as i64 + 1) * 1000;
+            let mut app = Appendable::appender(&head);
+            match cache.append_body(&mut *app, rules, body, *format, t) {
+                Ok(st) => {
+                    app.commit().unwrap();
+                    stats.push(Ok(st));
+                }
+                Err(e) => {
+                    app.rollback().unwrap();
+                    let mut app = Appendable::appender(&head);
+                    cache.append_failure(&mut *app, rules, t);
+                    app.commit().unwrap();
+                    stats.push(Err(e.to_string()));
+                }
+            }
+        }
+        let ex = head.query_exemplars(0, i64::MAX, &[vec![Matcher::regex("__name__", ".+").unwrap()]]);
+        let ex = ex
+            .iter()
+            .flat_map(|s| {
+                s.exemplars
+                    .iter()
+                    .map(|e| (s.labels.to_series_string(), e.labels.to_series_string(), e.value, e.timestamp))
+            })
+            .collect();
+        (dump(&head), stats, ex)
+    }
+
+    #[test]
+    fn protobuf_appends_what_text_does() {
+        let ticks: Vec<Vec<pb::MetricFamily>> = (0..3).map(|i| pb_families(f64::from(i))).collect();
+        let mut bodies: BTreeMap<&str, Vec<(Vec<u8>, Format)>> = BTreeMap::new();
+        for fams in &ticks {
+            let mut body = Vec::new();
+            protobuf::encode(fams, &mut body);
+            bodies.entry("protobuf").or_default().push((body, Format::Protobuf));
+            let flat = protobuf::to_families(fams);
+            assert!(flat.is_lossless());
+            let mut text = String::new();
+            text::encode(&mut text, &flat.families).unwrap();
+            bodies.entry("text").or_default().push((text.into_bytes(), Format::Text004));
+            let mut om = String::new();
+            openmetrics::encode(&mut om, &flat.families).unwrap();
+            bodies.entry("openmetrics").or_default().push((om.into_bytes(), Format::OpenMetrics100));
+        }
+        // The last scrape drops a family: staleness markers, the same in both.
+        for b in bodies.values_mut() {
+            let last = b[0].clone();
+            b.push(last);
+        }
+        let mut fewer = Vec::new();
+        protobuf::encode(&ticks[0][1..], &mut fewer);
+        bodies.get_mut("protobuf").unwrap().push((fewer, Format::Protobuf));
+        let mut text = String::new();
+        text::encode(&mut text, &protobuf::to_families(&ticks[0][1..]).families).unwrap();
+        bodies.get_mut("text").unwrap().push((text.into_bytes(), Format::Text004));
+        let mut om = String::new();
+        openmetrics::encode(&mut om, &protobuf::to_families(&ticks[0][1..]).families).unwrap();
+        bodies.get_mut("openmetrics").unwrap().push((om.into_bytes(), Format::OpenMetrics100));
+
+        for honor_labels in [false, true] {
+            for exemplars in [false, true] {
+                let case = format!("honor_labels {honor_labels}, exemplars {exemplars}");
+                let mut rules = SeriesRules::new(labels! {"job" => "j", "instance" => "i:1"});
+                rules.honor_labels = honor_labels;
+                rules.exemplars = exemplars;
+                let (pb_series, pb_stats, pb_ex) = scrape_all(&bodies["protobuf"], &rules, false);
+                let (text_series, text_stats, _) = scrape_all(&bodies["text"], &rules, false);
+                assert_eq!(pb_series, text_series, "{case}");
+                assert_eq!(pb_stats, text_stats, "{case}");
+                assert!(pb_stats.iter().all(|s| s.is_ok()), "{case}: {pb_stats:?}");
+                // Some series, every kind of sample name, went stale in the last scrape.
+                let stale = pb_series.values().filter(|p| p.last().is_some_and(|(_, v)| v == "stale")).count();
+                assert_eq!(stale, 3, "{case}: {pb_series:#?}");
+                let clash = if honor_labels {
+                    "http_requests_total{code=\"200\", instance=\"i:1\", job=\"app\", path=\"/a\\\"b\\\\c\\nd\"}"
+                } else {
+                    "http_requests_total{code=\"200\", exported_job=\"app\", instance=\"i:1\", job=\"j\", path=\"/a\\\"b\\\\c\\nd\"}"
+                };
+                assert!(pb_series.contains_key(clash), "{case}: {pb_series:#?}");
+                for name in ["latency_seconds_bucket", "latency_seconds_count", "rpc_seconds_created", "misc"] {
+                    assert!(pb_series.keys().any(|k| k.starts_with(&format!("{name}{{"))), "{case}: {name}");
+                }
+                let (_, om_stats, om_ex) = scrape_all(&bodies["openmetrics"], &rules, false);
+                assert_eq!(pb_stats, om_stats, "{case}");
+                // Exemplars: as OpenMetrics carries them, when enabled; none otherwise.
+                assert_eq!(pb_ex, om_ex, "{case}");
+                assert_eq!(pb_ex.is_empty(), !exemplars, "{case}: {pb_ex:?}");
+            }
+        }
+    }
+
+    /// The borrowing path appends exactly what the owned path (decode, `to_families`) did,
+    /// on odd but valid bodies and on every truncation and many corruptions of them.
+    #[test]
+    fn protobuf_views_match_the_owned_path() {
+        use pb::*;
+        let odd = vec![
+            MetricFamily {
+                name: "odd".into(),
+                r#type: MetricType::Histogram as i32,
+                metric: vec![
+                    Metric {
+                        // Unsorted, a name twice, an empty value, a `le` of its own.
+                        label: vec![lp("z", "1"), lp("a", "x"), lp("z", "2"), lp("e", ""), lp("le", "7")],
+                        histogram: Some(Box::new(Histogram {
+                            sample_count_float: 2.5,
+                            bucket: vec![
+                                Bucket {
+                                    cumulative_count_float: 1.5,
+                                    upper_bound: f64::NAN,
+                                    exemplar: Some(ex("q", 1.0, Some(3))),
+                                    ..Default::default()
+                                },
+                                Bucket { upper_bound: f64::INFINITY, ..Default::default() },
+                            ],
+                            schema: 3,
+                            ..Default::default()
+                        })),
+                        gauge: Some(Gauge { value: 4.0 }),
+                        ..Default::default()
+                    },
+                    Metric { label: vec![lp("__name__", "renamed")], ..Default::default() },
+                    Metric { histogram: Some(Box::default()), timestamp_ms: Some(-1), ..Default::default() },
+                ],
+                ..Default::default()
+            },
+            MetricFamily {
+                name: "gh".into(),
+                r#type: MetricType::GaugeHistogram as i32,
+                metric: vec![Metric {
+                    label: vec![lp("a", "1"), lp("a", "1")],
+                    histogram: Some(Box::new(Histogram {
+                        sample_count: 1,
+                        bucket: vec![Bucket { cumulative_count: 1, upper_bound: 0.25, ..Default::default() }],
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            MetricFamily { name: "weird".into(), r#type: 42, ..Default::default() },
+            MetricFamily {
+                name: "c".into(),
+                r#type: MetricType::Counter as i32,
+                metric: vec![Metric {
+                    counter: Some(Box::new(Counter { exemplar: Some(ex("", 2.0, None)), ..Default::default() })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            MetricFamily {
+                name: "s".into(),
+                r#type: MetricType::Summary as i32,
+                metric: vec![Metric {
+                    label: vec![lp("quantile", "x")],
+                    summary: Some(Box::new(Summary {
+                        quantile: vec![Quantile { quantile: -0.0, value: 1.0 }],
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+        ];
+        let mut body = Vec::new();
+        protobuf::encode(&odd, &mut body);
+        let mut rules = SeriesRules::new(labels! {"job" => "j"});
+        let mut variants = vec![body.clone()];
+        for n in (0..body.len()).step_by(3) {
+            variants.push(body[..n].to_vec());
+            for v in [0x00, 0x0a, 0x80, 0xff] {
+                let mut t = body.clone();
+                t[n] = v;
+                variants.push(t);
+            }
+        }
+        for exemplars in [false, true] {
+            rules.exemplars = exemplars;
+            for v in &variants {
+                // The variant after the original (cache hits) and before it (staleness).
+                let bodies =
+                    [(body.clone(), Format::Protobuf), (v.clone(), Format::Protobuf), (body.clone(), Format::Protobuf)];
+                let want = scrape_all(&bodies, &rules, true);
+                let got = scrape_all(&bodies, &rules, false);
+                assert_eq!(got.0, want.0, "{v:02x?}");
+                assert_eq!(got.2, want.2, "{v:02x?}");
+                // Errors may word their cause differently; successes and counts agree.
+                let ok =
+                    |s: &[Result<AppendStats, String>]| s.iter().map(|r| r.as_ref().ok().copied()).collect::<Vec<_>>();
+                assert_eq!(ok(&got.1), ok(&want.1), "{v:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn protobuf_errors_say_where_and_keep_nothing() {
+        let head = Head::default();
+        let rules = SeriesRules::new(labels! {"job" => "j"});
+        let mut cache = ScrapeCache::new();
+        let mut body = Vec::new();
+        protobuf::encode(&pb_families(0.0), &mut body);
+        let good = body.len();
+        // A second copy of the families, its last byte cut: the error names that message.
+        protobuf::encode(&pb_families(1.0), &mut body);
+        body.pop();
+        let mut app = Appendable::appender(&head);
+        let err = cache.append_body(&mut *app, &rules, &body, Format::Protobuf, 1000).unwrap_err();
+        app.rollback().unwrap();
+        assert!(matches!(err.kind, ScrapeErrorKind::Protobuf(_)), "{err}");
+        assert!(err.to_string().contains("message at byte"), "{err}");
+        assert!(dump(&head).is_empty());
+        // The cache forgot what the failed scrape created: the good part is all new again.
+        let mut app = Appendable::appender(&head);
+        let st = cache.append_body(&mut *app, &rules, &body[..good], Format::Protobuf, 2000).unwrap();
+        app.commit().unwrap();
+        assert_eq!((st.cache_hits, st.series_added), (0, st.scraped));
     }
 }

@@ -191,20 +191,34 @@ impl MetadataCache {
     /// The families of a protobuf body, under their names as sent (counters keep `_total`,
     /// as Prometheus reports them).
     pub fn observe_protobuf(&mut self, families: &[ember_exposition::protobuf::proto::MetricFamily]) {
-        use ember_exposition::protobuf::proto::MetricType as P;
         for f in families {
-            let t = match P::try_from(f.r#type) {
-                Ok(P::Counter) => MetricType::Counter,
-                Ok(P::Gauge) => MetricType::Gauge,
-                Ok(P::Summary) => MetricType::Summary,
-                Ok(P::Histogram) => MetricType::Histogram,
-                Ok(P::GaugeHistogram) => MetricType::GaugeHistogram,
-                Ok(P::Untyped) | Err(_) => MetricType::Unknown,
-            };
-            self.set_type(&f.name, t);
-            self.set_help(&f.name, &f.help);
-            self.set_unit(&f.name, &f.unit);
+            self.observe_protobuf_family(&f.name, f.r#type, &f.help, &f.unit);
         }
+    }
+
+    /// One family of a protobuf body (name as sent, raw type number, help, unit), as
+    /// [`MetadataCache::observe_protobuf`] observes each; unknown type numbers are
+    /// [`MetricType::Unknown`].
+    pub fn observe_protobuf_family(&mut self, name: &str, metric_type: i32, help: &str, unit: &str) {
+        use ember_exposition::protobuf::proto::MetricType as P;
+        let t = match P::try_from(metric_type) {
+            Ok(P::Counter) => MetricType::Counter,
+            Ok(P::Gauge) => MetricType::Gauge,
+            Ok(P::Summary) => MetricType::Summary,
+            Ok(P::Histogram) => MetricType::Histogram,
+            Ok(P::GaugeHistogram) => MetricType::GaugeHistogram,
+            Ok(P::Untyped) | Err(_) => MetricType::Unknown,
+        };
+        // One lookup for the three fields: a family as last seen costs a hash and compares.
+        if let Some(e) = self.entries.get_mut(name) {
+            e.seen = self.iter;
+            if e.metric_type == t && *e.help == *help && *e.unit == *unit {
+                return;
+            }
+        }
+        self.set_type(name, t);
+        self.set_help(name, help);
+        self.set_unit(name, unit);
     }
 
     /// Ends a scrape: after a successful one, families unseen for

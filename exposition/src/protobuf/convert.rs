@@ -227,8 +227,8 @@ fn pairs_of(labels: &Labels) -> Vec<proto::LabelPair> {
 
 /// Formats a float as Go's `strconv.FormatFloat(f, 'g', -1, 64)` does, plus `.0` for
 /// integers, and `+Inf`, `-Inf`, `NaN`: the canonical OpenMetrics form of `le` and
-/// `quantile` values.
-pub(crate) fn format_openmetrics_float(f: f64) -> String {
+/// `quantile` values, as [`to_families`] writes them.
+pub fn format_openmetrics_float(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
     }

@@ -42,14 +42,17 @@
 
 mod convert;
 pub mod proto;
+pub mod view;
 
 use std::fmt;
 
 use prost::Message as _;
 
 pub use convert::{
-    Conversion, ConvertError, ConvertErrorKind, Loss, LossKind, from_families, from_family, to_families,
+    Conversion, ConvertError, ConvertErrorKind, Loss, LossKind, format_openmetrics_float, from_families, from_family,
+    to_families,
 };
+pub use view::{FamilyView, FamilyViews, Malformed, MetricView};
 
 /// The default cap on the length of one message: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_LEN: usize = 64 << 20;
@@ -118,6 +121,30 @@ impl Decoder {
     pub fn iter<'a>(&self, input: &'a [u8]) -> Families<'a> {
         Families { input, pos: 0, max_message_len: self.max_message_len, failed: false }
     }
+
+    /// Reads a stream one family at a time as borrowing [views](view), which read names,
+    /// labels and values straight from `input` without allocating; each family's metrics
+    /// are checked as [`FamilyView::metrics`] reaches them. Families and metrics together
+    /// accept exactly what [`Decoder::iter`] accepts; the iterator ends after the first
+    /// error.
+    pub fn views<'a>(&self, input: &'a [u8]) -> FamilyViews<'a> {
+        FamilyViews { input, pos: 0, max_message_len: self.max_message_len, failed: false }
+    }
+}
+
+/// The body of the length-delimited message at `start` and the offset just past it.
+fn delimited(input: &[u8], start: usize, max_message_len: usize) -> Result<(&[u8], usize), ProtobufErrorKind> {
+    let rest = &input[start..];
+    let (len, prefix) = read_varint(rest)?;
+    let remaining = rest.len() - prefix;
+    if len > remaining as u64 {
+        return Err(ProtobufErrorKind::MessageOverrun { len, remaining });
+    }
+    if len > max_message_len as u64 {
+        return Err(ProtobufErrorKind::MessageTooLarge { len, max: max_message_len });
+    }
+    let end = start + prefix + len as usize;
+    Ok((&input[start + prefix..end], end))
 }
 
 /// An iterator over the families of a delimited stream; see [`Decoder::iter`].
@@ -138,18 +165,9 @@ impl Families<'_> {
     fn next_message(&mut self) -> Result<proto::MetricFamily, ProtobufError> {
         let start = self.pos;
         let err = |kind| ProtobufError { offset: start, kind };
-        let rest = &self.input[start..];
-        let (len, prefix) = read_varint(rest).map_err(err)?;
-        let remaining = rest.len() - prefix;
-        if len > remaining as u64 {
-            return Err(err(ProtobufErrorKind::MessageOverrun { len, remaining }));
-        }
-        if len > self.max_message_len as u64 {
-            return Err(err(ProtobufErrorKind::MessageTooLarge { len, max: self.max_message_len }));
-        }
-        let body = &rest[prefix..prefix + len as usize];
+        let (body, end) = delimited(self.input, start, self.max_message_len).map_err(err)?;
         let family = proto::MetricFamily::decode(body).map_err(|e| err(ProtobufErrorKind::Decode(e)))?;
-        self.pos = start + prefix + len as usize;
+        self.pos = end;
         Ok(family)
     }
 }
@@ -165,6 +183,11 @@ impl Iterator for Families<'_> {
         self.failed = r.is_err();
         Some(r)
     }
+}
+
+#[cfg(test)]
+pub(crate) fn encode_varint_for_tests(v: u64, out: &mut Vec<u8>) {
+    prost::encoding::encode_varint(v, out);
 }
 
 /// Reads a base-128 varint; returns the value and the number of bytes it took.
@@ -219,6 +242,13 @@ pub enum ProtobufErrorKind {
     },
     /// The message is not a valid `MetricFamily`.
     Decode(prost::DecodeError),
+    /// The message is not a valid `MetricFamily` (as the [views](view) report it).
+    Malformed {
+        /// Absolute byte offset, in the input, of the field at fault.
+        at: usize,
+        /// What is wrong with it.
+        problem: Malformed,
+    },
 }
 
 impl fmt::Display for ProtobufError {
@@ -234,6 +264,7 @@ impl fmt::Display for ProtobufError {
                 write!(f, "message of {len} bytes exceeds the limit of {max} bytes")
             }
             ProtobufErrorKind::Decode(e) => write!(f, "invalid MetricFamily: {e}"),
+            ProtobufErrorKind::Malformed { at, problem } => write!(f, "invalid MetricFamily: {problem} at byte {at}"),
         }
     }
 }
