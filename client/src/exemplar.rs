@@ -2,6 +2,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Release};
+
 use parking_lot::Mutex;
 
 use crate::encode::write_pair;
@@ -74,7 +77,11 @@ pub(crate) fn now_seconds() -> f64 {
 /// The exemplar lives in a box allocated at the first one, so a metric that never records
 /// an exemplar carries only the slot's 16 bytes.
 #[derive(Debug, Default)]
-pub(crate) struct ExemplarSlot(Mutex<Option<Box<ExemplarValue>>>);
+pub(crate) struct ExemplarSlot {
+    /// Set once the first exemplar is in: until then a scrape skips the lock.
+    present: AtomicBool,
+    value: Mutex<Option<Box<ExemplarValue>>>,
+}
 
 impl ExemplarSlot {
     pub fn set(&self, labels: &[(&str, &str)], value: f64) -> Result<()> {
@@ -84,12 +91,16 @@ impl ExemplarSlot {
             return Err(ErrorKind::ExemplarTooLong(chars).into());
         }
         let timestamp = now_seconds();
-        self.0.lock().get_or_insert_with(Box::default).overwrite(labels, value, timestamp);
+        self.value.lock().get_or_insert_with(Box::default).overwrite(labels, value, timestamp);
+        self.present.store(true, Release);
         Ok(())
     }
 
     pub fn get(&self) -> Option<ExemplarValue> {
-        self.0.lock().as_deref().cloned()
+        if !self.present.load(Acquire) {
+            return None;
+        }
+        self.value.lock().as_deref().cloned()
     }
 }
 
